@@ -1,0 +1,51 @@
+"""``jetauto-perception`` command line: ROS-free entry points to every pipeline."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import List, Optional
+
+from .core.errors import PerceptionError
+
+#: Sub-command modules under ``jetauto_perception.commands`` (imported lazily, so a missing
+#: optional dependency of one command never breaks the others).
+COMMANDS = [
+    ('detect', 'detect objects with YOLOv5 in an image, a folder or a video -> JSONL'),
+    ('models', 'list, locate and download the models the package uses'),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='jetauto-perception',
+        description='JetAuto perception pipelines without ROS (the ROS nodes use the same core).')
+    parser.add_argument('-v', '--verbose', action='store_true', help='debug logging')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    sub.required = True
+    for name, help_text in COMMANDS:
+        module = importlib.import_module('.commands.' + name.replace('-', '_'), __package__)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format='%(levelname)s %(name)s: %(message)s')
+    try:
+        return int(args.run(args) or 0)
+    except PerceptionError as exc:
+        print('error: %s' % exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

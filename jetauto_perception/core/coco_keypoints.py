@@ -1,0 +1,129 @@
+"""The COCO-17 human keypoint layout and its object keypoint similarity (OKS).
+
+Everything the keypoint pipeline and its evaluation need to know about the COCO person keypoints:
+names, skeleton, left/right flip pairs, the per-keypoint OKS sigmas, a reader for COCO
+person-keypoint annotation files, and OKS computed exactly as ``pycocotools`` does.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from .errors import SourceError
+
+COCO_KEYPOINT_NAMES: Tuple[str, ...] = (
+    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
+    'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist',
+    'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle',
+)
+
+#: Skeleton edges as 0-based keypoint indices (COCO's own list, which is 1-based).
+COCO_SKELETON: Tuple[Tuple[int, int], ...] = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
+    (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+)
+
+#: Left/right keypoint pairs that swap when an image is mirrored.
+COCO_FLIP_PAIRS: Tuple[Tuple[int, int], ...] = (
+    (1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16),
+)
+
+#: Per-keypoint OKS sigmas of the COCO keypoint challenge.
+COCO_OKS_SIGMAS = np.array([
+    .26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89,
+]) / 10.0
+
+
+def flip_permutation(num_keypoints: int = 17,
+                     pairs: Tuple[Tuple[int, int], ...] = COCO_FLIP_PAIRS) -> np.ndarray:
+    """Index array ``p`` such that keypoint ``k`` of a mirrored image is keypoint ``p[k]``."""
+    perm = np.arange(num_keypoints)
+    for left, right in pairs:
+        perm[left], perm[right] = right, left
+    return perm
+
+
+def object_keypoint_similarity(predicted: np.ndarray, ground_truth: np.ndarray, area: float,
+                               sigmas: np.ndarray = COCO_OKS_SIGMAS) -> float:
+    """OKS of one predicted pose against one labelled pose, as ``pycocotools`` computes it.
+
+    ``predicted`` is ``(K, 2+)`` (x, y, ...), ``ground_truth`` ``(K, 3)`` (x, y, visibility) and
+    ``area`` the annotation's segment area. Only labelled keypoints (visibility > 0) count; a
+    pose with none labelled has no defined OKS and raises ``ValueError``.
+    """
+    pred = np.asarray(predicted, dtype=np.float64)[:, :2]
+    gt = np.asarray(ground_truth, dtype=np.float64).reshape(-1, 3)
+    labelled = gt[:, 2] > 0
+    if not labelled.any():
+        raise ValueError('the ground-truth pose has no labelled keypoint: OKS is undefined')
+    variances = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    squared = ((pred - gt[:, :2]) ** 2).sum(axis=1)
+    exponent = squared / variances / (area + np.spacing(1)) / 2.0
+    return float(np.exp(-exponent)[labelled].mean())
+
+
+@dataclass
+class PersonAnnotation:
+    """One labelled person of a COCO keypoints file (``bbox`` converted to xyxy)."""
+
+    annotation_id: int
+    image_id: int
+    bbox_xyxy: Tuple[float, float, float, float]
+    keypoints: np.ndarray  # (17, 3) x, y, visibility
+    area: float
+    num_keypoints: int
+    iscrowd: bool
+
+
+@dataclass
+class CocoKeypointSet:
+    """A COCO person-keypoints annotation file: images by file name and their people."""
+
+    path: str
+    images: Dict[int, str]  # image id -> file name
+    people: Dict[int, List[PersonAnnotation]] = field(default_factory=dict)  # by image id
+
+    def image_id(self, file_name: str) -> int:
+        for image_id, name in self.images.items():
+            if name == file_name:
+                return image_id
+        raise KeyError(file_name)
+
+    def labelled_people(self, image_id: int) -> List[PersonAnnotation]:
+        """People of one image that OKS can be computed for (not crowd, ≥ 1 labelled keypoint).
+
+        COCO's own evaluation ignores the others (``num_keypoints == 0`` or ``iscrowd``).
+        """
+        return [p for p in self.people.get(image_id, [])
+                if p.num_keypoints > 0 and not p.iscrowd]
+
+
+def load_coco_keypoints(path: str) -> CocoKeypointSet:
+    """Read a COCO person-keypoints json (images + annotations of category person)."""
+    if not os.path.isfile(path):
+        raise SourceError("COCO keypoints file not found: '%s'" % path)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        images = {int(im['id']): str(im['file_name']) for im in data['images']}
+        dataset = CocoKeypointSet(path, images)
+        for ann in data['annotations']:
+            if 'keypoints' not in ann:
+                continue
+            x, y, w, h = (float(v) for v in ann['bbox'])
+            keypoints = np.asarray(ann['keypoints'], dtype=np.float64).reshape(-1, 3)
+            person = PersonAnnotation(
+                annotation_id=int(ann['id']), image_id=int(ann['image_id']),
+                bbox_xyxy=(x, y, x + w, y + h), keypoints=keypoints,
+                area=float(ann.get('area', w * h)),
+                num_keypoints=int(ann.get('num_keypoints', int((keypoints[:, 2] > 0).sum()))),
+                iscrowd=bool(ann.get('iscrowd', 0)))
+            dataset.people.setdefault(person.image_id, []).append(person)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SourceError("'%s' is not a COCO keypoints file (%s: %s)"
+                          % (path, type(exc).__name__, exc)) from None
+    return dataset

@@ -1,0 +1,1 @@
+"""Thin rclpy nodes: parameters, message conversion, a call into ``core``, publishing."""

@@ -1,0 +1,89 @@
+"""``yolov5_node``: camera/image_raw -> detections (vision_msgs/Detection2DArray)."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from ..core.detections import Detections
+from ..core.draw import draw_detections
+from ..core.errors import PerceptionError
+from ..core.models import resolve_model
+from ..core.yolov5 import YoloV5Detector, resolve_class_filter
+from .base import ImageInferenceNode, main_for, parse_name_list
+from .conversions import detections_to_msg, label_info_msg
+
+
+class YoloV5Node(ImageInferenceNode):
+    """YOLOv5 object detection on the newest camera frame."""
+
+    live_parameters = ('conf_threshold', 'iou_threshold', 'max_det', 'classes')
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('yolov5_node', 'detections', **kwargs)
+
+    def setup(self) -> None:
+        config = self.declare_engine_parameters('yolov5n.onnx')
+        conf = self.declare('conf_threshold', 0.25, 'Minimum score (objectness x class)',
+                            0.0, 1.0)
+        iou = self.declare('iou_threshold', 0.45, 'IoU above which NMS drops a box', 0.0, 1.0)
+        max_det = self.declare('max_det', 300, 'At most this many boxes per image', 1, 10000)
+        multi_label = self.declare('multi_label', False,
+                                   'Allow several classes per box (for evaluation)',
+                                   read_only=True)
+        input_size = self.declare('input_size', 640,
+                                  'Network input size in pixels (square; must match a static '
+                                  'model, 0 = the model\'s own)', 0, 4096, read_only=True)
+        self.classes_text = self.declare(
+            'classes', '', 'Comma-separated class names or ids to keep ("" = all)')
+        labels = self.declare('labels_path', '',
+                              'Class names file (.txt or .yaml); "" = the model\'s metadata',
+                              read_only=True)
+        model = resolve_model(self.model_path)
+        self.detector = YoloV5Detector.from_model(
+            model, config, labels, conf_threshold=conf, iou_threshold=iou, max_det=max_det,
+            multi_label=multi_label,
+            input_size=(input_size, input_size) if input_size else None)
+        reason = self.apply_parameter('classes', self.classes_text)
+        if reason:
+            raise PerceptionError(reason)
+        self.timings = self.detector.timings
+        self.get_logger().info('loaded %s (%s, %d classes, input %dx%d)' % (
+            model, config.backend, len(self.detector.class_names), self.detector.input_hw[1],
+            self.detector.input_hw[0]))
+
+    def apply_parameter(self, name: str, value: Any) -> Optional[str]:
+        if name == 'conf_threshold':
+            self.detector.conf_threshold = float(value)
+        elif name == 'iou_threshold':
+            self.detector.iou_threshold = float(value)
+        elif name == 'max_det':
+            self.detector.max_det = int(value)
+        elif name == 'classes':
+            try:
+                self.detector.classes = resolve_class_filter(
+                    parse_name_list(str(value)), self.detector.class_names)
+            except ValueError as exc:
+                return str(exc)
+        return None
+
+    def infer(self, image: np.ndarray, header: Header) -> Detections:
+        return self.detector.detect(image)
+
+    def to_message(self, result: Detections, header: Header) -> Detection2DArray:
+        return detections_to_msg(result, header)
+
+    def label_info(self, header: Header) -> LabelInfo:
+        return label_info_msg(header, self.detector.class_names,
+                              threshold=self.detector.conf_threshold)
+
+    def draw(self, image: np.ndarray, result: Detections) -> np.ndarray:
+        return draw_detections(image, result)
+
+
+main = main_for(YoloV5Node, 'yolov5_node')
+
+if __name__ == '__main__':
+    main()

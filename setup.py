@@ -1,0 +1,54 @@
+"""ament_python package setup (also pip-installable for the ROS-free CLI)."""
+import glob
+import os
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'jetauto_perception'
+
+NODES = [
+    'yolov5_node',
+]
+
+
+def data(pattern):
+    return [f for f in glob.glob(pattern) if os.path.isfile(f)]
+
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    package_data={PACKAGE: ['models.yaml']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+        ('share/' + PACKAGE, ['package.xml']),
+        ('share/' + PACKAGE + '/launch', data('launch/*.py')),
+        ('share/' + PACKAGE + '/config', data('config/*.yaml')),
+        ('share/' + PACKAGE + '/rviz', data('rviz/*.rviz')),
+    ],
+    python_requires='>=3.8',
+    # ROS installs (colcon) take numpy/OpenCV/YAML from rosdep (package.xml); pip users pick
+    # the extras they need.
+    install_requires=['numpy', 'pyyaml'],
+    extras_require={
+        'cpu': ['opencv-python-headless<5', 'onnxruntime'],
+        'mediapipe': ['mediapipe'],
+        'cuda': ['pycuda'],
+        'eval': ['pycocotools'],
+        'test': ['pytest', 'pycocotools', 'flake8', 'pydocstyle', 'vermin', 'mypy',
+                 'tensorrt-stubs'],
+    },
+    zip_safe=True,
+    maintainer='jetauto_perception maintainers',
+    maintainer_email='jetauto-perception@example.com',
+    description='JetAuto perception: YOLOv5, heatmap keypoints, MediaPipe, on TensorRT or ONNX '
+                'Runtime, as ROS 2 nodes and a ROS-free CLI',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'jetauto-perception = jetauto_perception.cli:main',
+        ] + ['%s = %s.nodes.%s:main' % (node, PACKAGE, node) for node in NODES],
+    },
+)
