@@ -2,7 +2,8 @@
 import glob
 import os
 
-from setuptools import find_packages, setup
+from setuptools import find_packages
+from setuptools import setup
 
 PACKAGE = 'jetauto_perception'
 
@@ -36,7 +37,8 @@ setup(
         'mediapipe': ['mediapipe'],
         'cuda': ['pycuda'],
         'eval': ['pycocotools'],
-        'test': ['pytest', 'pycocotools', 'flake8', 'pydocstyle', 'vermin', 'mypy',
+        'test': ['pytest', 'pycocotools', 'flake8', 'flake8-import-order', 'flake8-quotes',
+                 'flake8-builtins', 'flake8-comprehensions', 'pydocstyle', 'vermin', 'mypy',
                  'tensorrt-stubs'],
     },
     zip_safe=True,

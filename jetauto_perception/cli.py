@@ -14,6 +14,7 @@ from .core.errors import PerceptionError
 COMMANDS = [
     ('detect', 'detect objects with YOLOv5 in an image, a folder or a video -> JSONL'),
     ('models', 'list, locate and download the models the package uses'),
+    ('keypoints', 'COCO-17 human keypoints of the people in images (top-down heatmaps) -> JSONL'),
 ]
 
 

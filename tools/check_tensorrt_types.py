@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Type-check the TensorRT code with mypy against the PyPI ``tensorrt-stubs`` package.
+"""
+Type-check the TensorRT code with mypy against the PyPI ``tensorrt-stubs`` package.
 
 The published stubs (10.8 to 10.13) install as plain ``tensorrt/`` folders without ``py.typed``
 and contain a few lines that are not valid Python (a parameter named ``in``, a parameter without
@@ -15,7 +16,6 @@ import importlib.metadata
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 import tempfile

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -127,3 +127,60 @@ def load_coco_keypoints(path: str) -> CocoKeypointSet:
         raise SourceError("'%s' is not a COCO keypoints file (%s: %s)"
                           % (path, type(exc).__name__, exc)) from None
     return dataset
+
+
+def matched_oks(dataset: CocoKeypointSet, image_id: int, keypoints: np.ndarray,
+                sigmas: np.ndarray = COCO_OKS_SIGMAS) -> List[float]:
+    """For each labelled person of an image, the best OKS over the predicted poses (0 if none).
+
+    ``keypoints`` is ``(N, K, 2+)``: the predictions of any boxes (ground truth or detected).
+    """
+    people = dataset.labelled_people(image_id)
+    preds = np.asarray(keypoints, dtype=np.float64).reshape(-1, len(sigmas),
+                                                            np.shape(keypoints)[-1])
+    return [max([object_keypoint_similarity(p, person.keypoints, person.area, sigmas)
+                 for p in preds] or [0.0]) for person in people]
+
+
+def coco_keypoint_results(dataset: CocoKeypointSet,
+                          records: Sequence[Dict[str, object]]) -> List[Dict[str, object]]:
+    """CLI records ``{"image", "instances": [{"score", "keypoints"}]}`` → COCO result entries."""
+    results: List[Dict[str, object]] = []
+    for record in records:
+        image_id = dataset.image_id(str(record['image']))
+        for instance in record['instances']:  # type: ignore[attr-defined]
+            points = np.asarray(instance['keypoints'], dtype=np.float64).reshape(-1, 3)
+            results.append({'image_id': image_id, 'category_id': 1,
+                            'keypoints': [round(float(v), 3) for v in points.reshape(-1)],
+                            'score': float(instance['score'])})
+    return results
+
+
+def keypoint_average_precision(dataset: CocoKeypointSet,
+                               records: Sequence[Dict[str, object]]) -> Dict[str, float]:
+    """COCO keypoint AP (pycocotools' ``COCOeval``, iouType ``keypoints``) of CLI records.
+
+    Returns ``{'AP', 'AP50', 'AP75', 'AR'}``. Only the images in ``records`` are evaluated.
+    Needs ``pycocotools`` (``pip install pycocotools``).
+    """
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    results = coco_keypoint_results(dataset, records)
+    if not results:
+        return {'AP': 0.0, 'AP50': 0.0, 'AP75': 0.0, 'AR': 0.0}
+    with contextlib.redirect_stdout(io.StringIO()):  # COCO prints progress lines
+        ground_truth = COCO(dataset.path)
+        detections = ground_truth.loadRes(results)
+        evaluator = COCOeval(ground_truth, detections, 'keypoints')
+        evaluator.params.imgIds = sorted({int(r['image_id']) for r in results}  # type: ignore
+                                         | {dataset.image_id(str(r['image'])) for r in records})
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    stats = evaluator.stats
+    return {'AP': float(stats[0]), 'AP50': float(stats[1]), 'AP75': float(stats[2]),
+            'AR': float(stats[5])}

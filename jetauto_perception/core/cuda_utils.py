@@ -1,4 +1,5 @@
-"""Shared pycuda plumbing: availability check, a retained primary context, cached kernels.
+"""
+Shared pycuda plumbing: availability check, a retained primary context, cached kernels.
 
 pycuda is optional: everything here imports lazily so the core still imports without it. The
 primary context is pushed around each use because nodes run inference in a worker thread, and a
@@ -6,8 +7,8 @@ CUDA context is current per thread.
 """
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
+import threading
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 from .errors import BackendUnavailableError
@@ -18,7 +19,7 @@ _MODULES: Dict[Tuple[int, str], Any] = {}
 
 
 def cuda_available() -> Tuple[bool, str]:
-    """``(True, device name)`` when pycuda imports and a CUDA device is present, else the reason."""
+    """Return ``(True, device name)`` with pycuda and a CUDA device, else ``(False, reason)``."""
     try:
         import pycuda.driver as cuda
     except ImportError as exc:

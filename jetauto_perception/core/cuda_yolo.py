@@ -25,6 +25,9 @@ Pick it with :func:`create_yolov5_detector` (``device`` = ``auto``, ``cpu`` or `
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence, Set, Tuple
 
 import cv2
@@ -158,6 +161,23 @@ LETTERBOX_BLOCK = (32, 8, 1)
 DECODE_BLOCK = (256, 1, 1)
 RECORD_WORDS = 8
 RECORD_BYTES = RECORD_WORDS * 4
+#: From this size on, a frame is copied into page-locked memory in row bands on a few threads,
+#: each band's upload queued as soon as it is copied: one thread's memcpy of a 1080p frame takes
+#: several times longer than its upload.
+PARALLEL_COPY_BYTES = 1 << 20
+DEFAULT_COPY_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+_POOL_LOCK = threading.Lock()
+_COPY_POOL: Optional[ThreadPoolExecutor] = None
+
+
+def _copy_pool() -> ThreadPoolExecutor:
+    global _COPY_POOL
+    with _POOL_LOCK:
+        if _COPY_POOL is None:
+            _COPY_POOL = ThreadPoolExecutor(max_workers=DEFAULT_COPY_THREADS,
+                                            thread_name_prefix='jetauto-frame-copy')
+        return _COPY_POOL
 
 
 def _cuda() -> Any:
@@ -245,11 +265,13 @@ class CudaLetterbox:
     """
 
     def __init__(self, input_size: SizeLike = 640, device_id: int = 0, stream: Any = None,
-                 rgb_input: bool = False) -> None:
+                 rgb_input: bool = False, copy_threads: int = DEFAULT_COPY_THREADS) -> None:
         cuda = _cuda()
         self.input_hw = as_hw(input_size)
         self.device_id = device_id
         self.rgb_input = rgb_input
+        #: threads that copy a large frame into page-locked memory (1 = the calling thread)
+        self.copy_threads = max(1, int(copy_threads))
         self.stream = stream if stream is not None else cuda.Stream()
         module = compile_module(KERNEL_SOURCE, device_id)
         self._kernel = module.get_function('letterbox_u8c3_to_f32chw')
@@ -299,12 +321,11 @@ class CudaLetterbox:
         src_h, src_w = int(image.shape[0]), int(image.shape[1])
         transform = letterbox_transform((src_h, src_w), self.input_hw)
         nbytes = src_h * src_w * 3
-        if not self._is_staged(image):
-            self._reserve_frame(nbytes)
-            staged = self.staging_frame(src_h, src_w)
-            np.copyto(staged, image)
-        assert self._staging is not None
-        cuda.memcpy_htod_async(self._frame_device, self._staging[:nbytes], self.stream)
+        if self._is_staged(image):
+            assert self._staging is not None
+            cuda.memcpy_htod_async(self._frame_device, self._staging[:nbytes], self.stream)
+        else:
+            self._upload(image)
         new_w = int(round(src_w * transform.scale_x))
         new_h = int(round(src_h * transform.scale_y))
         dst_h, dst_w = self.input_hw
@@ -317,6 +338,30 @@ class CudaLetterbox:
             transform.pad_x, transform.pad_y, new_w, new_h,
             src_w / new_w, src_h / new_h, PAD_VALUE / 255.0, 0 if self.rgb_input else 1)
         return transform
+
+    def _upload(self, image: np.ndarray) -> None:
+        """Copy a frame into the staging buffer and queue its upload, in bands for big frames."""
+        cuda = _cuda()
+        src_h, src_w = int(image.shape[0]), int(image.shape[1])
+        row_bytes = src_w * 3
+        staged = self.staging_frame(src_h, src_w)
+        assert self._staging is not None
+        bands = self.copy_threads if src_h * row_bytes >= PARALLEL_COPY_BYTES else 1
+        bands = min(bands, src_h)
+        if bands == 1:
+            np.copyto(staged, image)
+            cuda.memcpy_htod_async(self._frame_device, self._staging[:src_h * row_bytes],
+                                   self.stream)
+            return
+        edges = [src_h * k // bands for k in range(bands + 1)]
+        pool = _copy_pool()
+        copies = [pool.submit(np.copyto, staged[top:bottom], image[top:bottom])
+                  for top, bottom in zip(edges[:-1], edges[1:])]
+        for (top, bottom), copy in zip(zip(edges[:-1], edges[1:]), copies):
+            copy.result()
+            cuda.memcpy_htod_async(int(self._frame_device) + top * row_bytes,
+                                   self._staging[top * row_bytes:bottom * row_bytes],
+                                   self.stream)
 
     def __call__(self, image: np.ndarray) -> Tuple[np.ndarray, LetterboxTransform]:
         """Letterbox ``image`` into a host blob (a page-locked array reused by the next call)."""
@@ -435,7 +480,7 @@ class CudaYoloDecoder:
         words = records.view(np.int32)
         class_ids = words[:, 5].astype(np.int64)
         # Atomic appends come in any order; the CPU decode's order is by row, then class.
-        order = np.lexsort((class_ids, words[:, 6]))
+        order = np.argsort(words[:, 6].astype(np.int64) * self.num_classes + class_ids)
         records = records[order]
         return (np.ascontiguousarray(records[:, :4]), np.ascontiguousarray(records[:, 4]),
                 class_ids[order])

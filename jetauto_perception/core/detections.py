@@ -1,7 +1,8 @@
 """Plain-data detection results shared by the detector, the CLI, the nodes and the visualiser."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
@@ -23,7 +24,7 @@ class Detection:
 
 @dataclass
 class Detections:
-    """All boxes of one image: ``boxes`` (N, 4) xyxy float32, ``scores`` (N,), ``class_ids`` (N,)."""
+    """All boxes of one image: ``boxes`` (N, 4) xyxy, ``scores`` (N,), ``class_ids`` (N,)."""
 
     boxes: np.ndarray
     scores: np.ndarray

@@ -12,7 +12,7 @@ Color = Tuple[int, int, int]
 
 
 def class_color(class_id: int) -> Color:
-    """A stable, well-spread colour per class id (golden-ratio hue steps)."""
+    """Pick a stable, well-spread colour per class id (golden-ratio hue steps)."""
     hue = int((class_id * 0.618033988749895 % 1.0) * 179)
     hsv = np.uint8([[[hue, 200, 255]]])
     b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
@@ -38,7 +38,8 @@ def draw_detections(image: np.ndarray, detections: Detections, thickness: int = 
 def draw_keypoints(image: np.ndarray, keypoints: np.ndarray,
                    edges: Sequence[Tuple[int, int]] = (), score_threshold: float = 0.0,
                    color: Optional[Color] = None, radius: int = 3) -> np.ndarray:
-    """Draw one instance's ``(K, 2+)`` keypoints (x, y[, ..., score]) and its skeleton in place.
+    """
+    Draw one instance's ``(K, 2+)`` keypoints (x, y[, ..., score]) and its skeleton in place.
 
     A keypoint whose score (last column, when there are 3+ columns) is below ``score_threshold``
     and the edges touching it are skipped.

@@ -1,4 +1,5 @@
-"""The inference-engine interface and the factory that picks a backend.
+"""
+The inference-engine interface and the factory that picks a backend.
 
 Every model in the package runs through :class:`InferenceEngine`: named float32 inputs in, named
 outputs out, as numpy arrays. Backends: ONNX Runtime (CPU, CUDA or TensorRT execution providers)
@@ -7,13 +8,15 @@ everywhere, and TensorRT + pycuda on the robot (``tensorrt_engine``).
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
+from dataclasses import field
 import os
-from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import BackendUnavailableError, ModelError
+from .errors import BackendUnavailableError
+from .errors import ModelError
 
 BACKENDS = ('onnxruntime', 'tensorrt')
 ORT_PROVIDERS = {
@@ -59,7 +62,7 @@ class EngineConfig:
     def validate(self) -> None:
         if self.backend not in BACKENDS:
             raise BackendUnavailableError(
-                "unknown backend '%s': use one of %s" % (self.backend, ', '.join(BACKENDS)))
+                'unknown backend "%s": use one of %s' % (self.backend, ', '.join(BACKENDS)))
         if self.precision not in PRECISIONS:
             raise BackendUnavailableError(
                 "unknown precision '%s': use one of %s" % (self.precision, ', '.join(PRECISIONS)))
@@ -107,6 +110,15 @@ class InferenceEngine(abc.ABC):
         self.close()
 
 
+def tensorrt_available() -> bool:
+    """Tell whether the real TensorRT module imports (not just its type stubs)."""
+    try:
+        import tensorrt
+    except ImportError:
+        return False
+    return hasattr(tensorrt, 'Builder')
+
+
 def check_model_file(path: str) -> None:
     """Raise :class:`ModelError` with a one-line fix when ``path`` is not a readable file."""
     if not path:
@@ -114,10 +126,10 @@ def check_model_file(path: str) -> None:
                          'or run `jetauto-perception models list` to see the known models')
     if not os.path.isfile(path):
         raise ModelError("model file not found: '%s'. Check the path, or run "
-                         "`jetauto-perception models fetch` to download the known models" % path)
+                         '`jetauto-perception models fetch` to download the known models' % path)
     if os.path.getsize(path) == 0:
         raise ModelError("model file '%s' is empty: download it again "
-                         "(`jetauto-perception models fetch --force`)" % path)
+                         '(`jetauto-perception models fetch --force`)' % path)
 
 
 def create_engine(model_path: str, config: Optional[EngineConfig] = None) -> InferenceEngine:

@@ -12,7 +12,8 @@ sub-pixel refinement:
 - ``dark``: DARK (Zhang et al., CVPR 2020): blur the heatmap with a Gaussian (zero outside),
   take the log, and step by ``-H⁻¹ ∇`` of its second-order Taylor expansion at the peak.
   Needs ±2 pixels of room (``2 ≤ x ≤ W-3``) and a true maximum there (Hessian negative
-  definite), otherwise the peak stays where it is. Only the 5×5 blurred values around each peak
+  definite), otherwise the peak stays where it is; the blurred values are floored at 1e-3
+  before the log and the step is clipped to ±1 pixel per axis (see ``DARK_EPS``). Only the 5×5 blurred values around each peak
   are computed; blurring the whole heatmap (``gaussian_blur_heatmaps``) gives the same numbers.
 - ``argmax``: no refinement.
 
@@ -29,8 +30,13 @@ DECODE_METHODS = ('quarter', 'dark', 'argmax')
 #: DARK's blur: sigma 2, kernel 11 (radius 5), as in the paper's COCO setting.
 DARK_SIGMA = 2.0
 DARK_RADIUS = 5
-#: Floor under the blurred heatmap before the log (DARK's own).
-DARK_EPS = 1e-10
+#: Floor under the blurred heatmap before the log. DARK's code uses 1e-10, where the log's slope
+#: (1/x) turns float rounding of near-zero blurred values into whole-pixel steps; mmpose's 1e-3
+#: keeps it well-conditioned (and equal on CPU and GPU).
+DARK_EPS = 1e-3
+#: A Newton step longer than this (heatmap pixels, per axis) is clipped: the quadratic model
+#: does not reach that far, and the clip keeps the decode a continuous function of the heatmap.
+DARK_MAX_STEP = 1.0
 
 
 def heatmap_argmax(heatmaps: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,7 +120,8 @@ def dark_offsets_from_patches(patches: np.ndarray, valid: np.ndarray) -> np.ndar
     """Newton step ``-H⁻¹ ∇`` of ``log(blurred)`` at the centre of each 5×5 patch: ``(M, 2)``.
 
     ``valid`` (M,) marks peaks with ±2 pixels of room; a step is also dropped (0) where the
-    Hessian is not negative definite, i.e. the centre is no maximum of the log surface.
+    Hessian is not negative definite, i.e. the centre is no maximum of the log surface, and
+    clipped to ``±DARK_MAX_STEP``.
     """
     logs = np.log(np.maximum(patches, DARK_EPS))
     centre = logs[:, 2, 2]
@@ -128,7 +135,8 @@ def dark_offsets_from_patches(patches: np.ndarray, valid: np.ndarray) -> np.ndar
     safe_det = np.where(usable, det, 1.0)
     step_x = -(dyy * dx - dxy * dy) / safe_det
     step_y = -(dxx * dy - dxy * dx) / safe_det
-    return np.stack([np.where(usable, step_x, 0.0), np.where(usable, step_y, 0.0)], axis=1)
+    steps = np.stack([np.where(usable, step_x, 0.0), np.where(usable, step_y, 0.0)], axis=1)
+    return np.clip(steps, -DARK_MAX_STEP, DARK_MAX_STEP)
 
 
 def dark_offsets(heatmaps: np.ndarray, px: np.ndarray, py: np.ndarray,

@@ -1,4 +1,5 @@
-"""sensor_msgs/Image buffers <-> numpy BGR images, without cv_bridge or any ROS import.
+"""
+sensor_msgs/Image buffers <-> numpy BGR images, without cv_bridge or any ROS import.
 
 The node passes the message's fields (data, height, width, step, encoding); everything that can be
 wrong with them raises :class:`ImageFormatError` with a message saying what and why.
@@ -41,7 +42,8 @@ SUPPORTED_ENCODINGS = tuple(sorted(_ENCODINGS))
 
 def decode_image(data: Buffer, height: int, width: int, encoding: str, step: int,
                  is_bigendian: bool = False) -> np.ndarray:
-    """Return the image as a contiguous ``(height, width, 3)`` uint8 BGR array.
+    """
+    Return the image as a contiguous ``(height, width, 3)`` uint8 BGR array.
 
     Zero-copy where the encoding is already bgr8 and rows are packed (the result then shares the
     message's memory: don't modify it in place).
@@ -79,7 +81,7 @@ def decode_image(data: Buffer, height: int, width: int, encoding: str, step: int
 
 
 def encode_bgr8(image: np.ndarray) -> Tuple[bytes, int]:
-    """``(data, step)`` of a ``(H, W, 3)`` uint8 BGR image for a bgr8 Image message."""
+    """Return ``(data, step)`` of a ``(H, W, 3)`` uint8 BGR image for a bgr8 message."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ImageFormatError('expected an (H, W, 3) uint8 image, got %s %s'
                                % (image.shape, image.dtype))

@@ -1,4 +1,5 @@
-"""Letterbox resize (keep aspect ratio, centred padding) and the transform that undoes it.
+"""
+Letterbox resize (keep aspect ratio, centred padding) and the transform that undoes it.
 
 The geometry matches the one YOLOv5 was trained and validated with: scale so the image fits the
 target, round the resized size, split the padding in two with the ``round(d -/+ 0.1)`` rule (the
@@ -27,7 +28,8 @@ def as_hw(size: SizeLike) -> Tuple[int, int]:
 
 @dataclass(frozen=True)
 class LetterboxTransform:
-    """Maps between source-image pixels and letterboxed network-input pixels.
+    """
+    Maps between source-image pixels and letterboxed network-input pixels.
 
     ``input = source * scale + pad`` on each axis (separate x/y scales because the resized size is
     rounded to whole pixels). Coordinates are continuous pixel coordinates: 0 is the left edge of
@@ -81,7 +83,8 @@ def letterbox_transform(src_hw: Tuple[int, int], dst_hw: Tuple[int, int]) -> Let
 
 def letterbox(image: np.ndarray, size: SizeLike = 640,
               interpolation: int = cv2.INTER_LINEAR) -> Tuple[np.ndarray, LetterboxTransform]:
-    """Resize ``image`` (H, W[, C]) into ``size`` keeping its aspect ratio, padding with 114.
+    """
+    Resize ``image`` (H, W[, C]) into ``size`` keeping its aspect ratio, padding with 114.
 
     Returns the letterboxed uint8 image and the :class:`LetterboxTransform` that maps boxes back.
     """
@@ -103,7 +106,8 @@ def letterbox(image: np.ndarray, size: SizeLike = 640,
 def letterbox_blob(image_bgr: np.ndarray, size: SizeLike = 640,
                    interpolation: int = cv2.INTER_LINEAR,
                    out: np.ndarray | None = None) -> Tuple[np.ndarray, LetterboxTransform]:
-    """Letterbox a BGR uint8 image into a ``(1, 3, H, W)`` float32 RGB blob scaled to 0..1.
+    """
+    Letterbox a BGR uint8 image into a ``(1, 3, H, W)`` float32 RGB blob scaled to 0..1.
 
     This is the CPU reference pre-processing of the detector. ``out`` may be a preallocated
     ``(1, 3, H, W)`` float32 array (e.g. an engine's page-locked input buffer) to write into.

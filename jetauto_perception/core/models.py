@@ -1,14 +1,14 @@
 """The models manifest: where each model comes from, its checksum, and where it is found here."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 import hashlib
 import os
 import pathlib
 import shutil
 import tempfile
-import urllib.request
-from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
+import urllib.request
 
 from .errors import ModelError
 
@@ -23,7 +23,7 @@ class ModelEntry:
     file: str
     url: Optional[str]
     sha256: str
-    license: str
+    license: str  # noqa: A003 (the manifest's field name)
     description: str
     how_to_get: str = ''
 
@@ -46,8 +46,8 @@ def user_models_dir() -> pathlib.Path:
     env = os.environ.get('JETAUTO_MODELS_DIR')
     if env:
         return pathlib.Path(env)
-    base = os.environ.get('XDG_DATA_HOME') or os.path.join(os.path.expanduser('~'), '.local',
-                                                            'share')
+    base = (os.environ.get('XDG_DATA_HOME')
+            or os.path.join(os.path.expanduser('~'), '.local', 'share'))
     return pathlib.Path(base) / 'jetauto_perception' / 'models'
 
 
@@ -75,12 +75,14 @@ def sha256_of(path: str) -> str:
 
 
 def resolve_model(name_or_path: str, manifest: Optional[Dict[str, ModelEntry]] = None) -> str:
-    """Find a model: an existing path as given, else a manifest name (or file) in the folders.
+    """
+    Find a model: an existing path as given, else a manifest name (or file) in the folders.
 
     Raises :class:`ModelError` with the fix when it is nowhere.
     """
     if not name_or_path:
-        raise ModelError('no model given: pass a path or a name from `jetauto-perception models list`')
+        raise ModelError('no model given: pass a path or a name from '
+                         '`jetauto-perception models list`')
     if os.path.isfile(name_or_path):
         return name_or_path
     manifest = manifest if manifest is not None else load_manifest()
@@ -94,15 +96,18 @@ def resolve_model(name_or_path: str, manifest: Optional[Dict[str, ModelEntry]] =
                 return str(candidate)
     if entry:
         raise ModelError("model '%s' not found (looked in %s): run `jetauto-perception models "
-                         "fetch %s` or set $JETAUTO_MODELS_DIR"
+                         'fetch %s` or set $JETAUTO_MODELS_DIR'
                          % (entry.name, ', '.join(str(d) for d in search_dirs()), entry.name))
     raise ModelError("model file not found: '%s'. Check the path, or see `jetauto-perception "
-                     "models list` for the known models" % name_or_path)
+                     'models list` for the known models' % name_or_path)
 
 
 def verify_model(path: str, manifest: Optional[Dict[str, ModelEntry]] = None) -> Optional[bool]:
-    """True/False when ``path``'s file name is in the manifest and its checksum does/doesn't match;
-    None when the file is not a manifest model."""
+    """
+    Check ``path`` against the manifest checksum of its file name.
+
+    True or False when the file name is a manifest model, None when it is not.
+    """
     manifest = manifest if manifest is not None else load_manifest()
     entry = manifest.get(os.path.basename(path))
     if entry is None:
@@ -138,7 +143,8 @@ def fetch_model(entry: ModelEntry, dest_dir: pathlib.Path, force: bool = False,
                              % (entry.name, entry.url, sha256_of(tmp), entry.sha256))
         shutil.move(tmp, str(target))
     except OSError as exc:
-        raise ModelError('cannot download %s from %s (%s)' % (entry.name, entry.url, exc)) from None
+        raise ModelError('cannot download %s from %s (%s)'
+                         % (entry.name, entry.url, exc)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

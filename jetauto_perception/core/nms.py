@@ -5,7 +5,7 @@ import numpy as np
 
 
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box against ``(N, 4)`` boxes."""
+    """Compute the IoU of one xyxy box against ``(N, 4)`` boxes."""
     x1 = np.maximum(box[0], boxes[:, 0])
     y1 = np.maximum(box[1], boxes[:, 1])
     x2 = np.minimum(box[2], boxes[:, 2])
@@ -17,7 +17,8 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy NMS: indices of the kept boxes, highest score first.
+    """
+    Greedy NMS: indices of the kept boxes, highest score first.
 
     A box is dropped when its IoU with an already kept, higher-scoring box is above
     ``iou_threshold``. Ties in score keep the lower index first (stable sort).
@@ -37,7 +38,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 
 def batched_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
                 iou_threshold: float, class_offset: float = 7680.0) -> np.ndarray:
-    """Class-aware NMS: boxes of different classes never suppress each other.
+    """
+    Class-aware NMS: boxes of different classes never suppress each other.
 
     Done in one pass by shifting each class's boxes by ``class_id * class_offset`` so boxes of
     different classes cannot overlap (``class_offset`` must exceed any coordinate).

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Mapping
+from typing import Any, Dict, List, Mapping
 
 import numpy as np
 
-from .engine import ORT_PROVIDERS, EngineConfig, InferenceEngine, TensorSpec
-from .errors import BackendUnavailableError, ModelError
+from .engine import EngineConfig
+from .engine import InferenceEngine
+from .engine import ORT_PROVIDERS
+from .engine import TensorSpec
+from .errors import BackendUnavailableError
+from .errors import ModelError
 
 LOG = logging.getLogger(__name__)
 
@@ -20,6 +24,11 @@ _ORT_TYPES = {
     'tensor(uint8)': np.dtype(np.uint8),
     'tensor(bool)': np.dtype(np.bool_),
 }
+
+
+def _spec(node: Any) -> TensorSpec:
+    return TensorSpec(node.name, tuple(node.shape),
+                      _ORT_TYPES.get(node.type, np.dtype(np.float32)))
 
 
 class OnnxRuntimeEngine(InferenceEngine):
@@ -49,16 +58,15 @@ class OnnxRuntimeEngine(InferenceEngine):
             self._session = ort.InferenceSession(model_path, sess_options=options,
                                                  providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            text = str(exc).strip()
+            first_line = text.splitlines()[0] if text else type(exc).__name__
             raise ModelError("cannot load model '%s' with ONNX Runtime (%s): the file is corrupt "
-                             "or not an ONNX model; download it again with "
-                             "`jetauto-perception models fetch --force`"
+                             'or not an ONNX model; download it again with '
+                             '`jetauto-perception models fetch --force`'
                              % (model_path, first_line[:200])) from None
         self.providers = self._session.get_providers()
-        self._inputs = [TensorSpec(i.name, tuple(i.shape), _ORT_TYPES.get(i.type, np.dtype(np.float32)))
-                        for i in self._session.get_inputs()]
-        self._outputs = [TensorSpec(o.name, tuple(o.shape), _ORT_TYPES.get(o.type, np.dtype(np.float32)))
-                         for o in self._session.get_outputs()]
+        self._inputs = [_spec(i) for i in self._session.get_inputs()]
+        self._outputs = [_spec(o) for o in self._session.get_outputs()]
         meta = self._session.get_modelmeta()
         self._metadata = dict(meta.custom_metadata_map or {})
         self._output_names = [o.name for o in self._outputs]

@@ -2,8 +2,12 @@
 
 Geometry (SimpleBaseline's): the box is widened or heightened to the input's aspect ratio
 (3:4 for 256×192), enlarged ×1.25 about its centre, and mapped onto the input so that the box
-centre lands on ``(W/2, H/2)``. Pixel centres are on integers, as in ``cv2.warpAffine``; the
-heatmap of stride 4 maps back with ``x_in = 4 · x_hm``.
+centre lands on ``(W/2, H/2)``; the heatmap of stride 4 maps back with ``x_in = 4 · x_hm``.
+
+Pixel conventions: boxes come in continuous coordinates (0 is the left edge of the first pixel),
+as COCO and the detector give them; the crop, the heatmaps and the keypoints that come out have
+pixel centres on integers (as ``cv2.warpAffine`` samples and as COCO labels keypoints), so a box
+centre moves by -0.5 px on the way in.
 
 Matrices are kept per person as ``(N, 2, 3)`` float64: ``to_input`` maps source pixels to input
 pixels, ``to_source`` maps input pixels back (it is also the matrix the warp samples with).
@@ -26,7 +30,7 @@ class CropGeometry:
     """Where each person's crop comes from: boxes and the affine maps in both directions."""
 
     boxes: np.ndarray       # (N, 4) xyxy person boxes in source pixels
-    centers: np.ndarray     # (N, 2) crop centres in source pixels
+    centers: np.ndarray     # (N, 2) crop centres in source pixels (integer pixel centres)
     sizes: np.ndarray       # (N, 2) crop width, height in source pixels (aspect of the input)
     to_input: np.ndarray    # (N, 2, 3) source px -> input px
     to_source: np.ndarray   # (N, 2, 3) input px -> source px
@@ -48,7 +52,9 @@ def boxes_to_crops(boxes_xyxy: np.ndarray, input_hw: Tuple[int, int],
     boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
     in_h, in_w = int(input_hw[0]), int(input_hw[1])
     aspect = in_w / in_h
-    centers = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+    # Continuous box edges -> integer pixel centres: the box centre moves half a pixel.
+    centers = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2 - 0.5,
+                        (boxes[:, 1] + boxes[:, 3]) / 2 - 0.5], 1)
     widths = np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)
     heights = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
     # Grow the short side to the input's aspect ratio so the crop is never squashed.

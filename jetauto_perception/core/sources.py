@@ -1,12 +1,13 @@
-"""Offline image sources for the CLI and the demo: one image, a folder of images, or a video.
+"""
+Offline image sources for the CLI and the demo: one image, a folder of images, or a video.
 
 Each yields ``Frame(name, image_bgr, index)``; ``name`` is the file name for images and the frame
 index (as a string) for videos. Live cameras and streams are handled by ``core.capture``.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+import os
 from typing import Iterator, List, Optional
 
 import cv2
@@ -48,7 +49,8 @@ def iterate_frames(source: str, max_frames: Optional[int] = None) -> Iterator[Fr
     if os.path.isdir(source):
         paths = list_images(source)
         if not paths:
-            raise SourceError("no images (%s) in folder '%s'" % (', '.join(IMAGE_EXTENSIONS), source))
+            raise SourceError("no images (%s) in folder '%s'"
+                              % (', '.join(IMAGE_EXTENSIONS), source))
         for index, path in enumerate(paths):
             if max_frames is not None and count >= max_frames:
                 return

@@ -1,4 +1,5 @@
-"""TensorRT + pycuda backend: build or load a cached engine, run it with one CUDA stream.
+"""
+TensorRT + pycuda backend: build or load a cached engine, run it with one CUDA stream.
 
 Uses only the tensor-name API (TensorRT 8.5+ and 10): ``num_io_tensors``, ``get_tensor_name``,
 ``set_tensor_address``, ``execute_async_v3``. Engines are cached under a name made of the ONNX
@@ -18,8 +19,13 @@ import numpy as np
 import pycuda.driver as cuda
 import tensorrt as trt
 
+if not hasattr(trt, 'Builder'):  # e.g. only the tensorrt-stubs package (a bare namespace)
+    raise ImportError('the tensorrt module has no Builder: TensorRT is not installed')
+
 from .cuda_utils import CudaContext
-from .engine import EngineConfig, InferenceEngine, TensorSpec
+from .engine import EngineConfig
+from .engine import InferenceEngine
+from .engine import TensorSpec
 from .errors import ModelError
 
 LOG = logging.getLogger(__name__)
@@ -80,7 +86,7 @@ def file_sha256(path: str) -> str:
 
 
 def dims_tuple(dims: trt.Dims) -> Tuple[int, ...]:
-    """A TensorRT ``Dims`` as a tuple of ints (-1 for a dynamic axis)."""
+    """Convert a TensorRT ``Dims`` to a tuple of ints (-1 for a dynamic axis)."""
     return tuple(int(dims[i]) for i in range(len(dims)))
 
 
@@ -108,7 +114,8 @@ def engine_path_for(onnx_path: str, config: EngineConfig, gpu_name: str) -> str:
 def build_engine(onnx_path: str, engine_path: str, config: EngineConfig,
                  calibrator: Optional[trt.IInt8Calibrator] = None,
                  progress: Optional[ProgressCallback] = None) -> bytes:
-    """Parse ``onnx_path``, build a serialized engine at ``config.precision``, save it atomically.
+    """
+    Parse ``onnx_path``, build a serialized engine at ``config.precision``, save it atomically.
 
     Uses (and updates) the timing cache ``config.timing_cache`` (default: beside the engine) so
     rebuilding on the same GPU is much faster. INT8 needs ``calibrator``.
@@ -130,7 +137,8 @@ def build_engine(onnx_path: str, engine_path: str, config: EngineConfig,
     if config.precision == 'int8':
         if calibrator is None:
             raise ModelError('precision int8 needs calibration images: build the engine with '
-                             '`jetauto-perception build-engine --precision int8 --calib-images DIR`')
+                             '`jetauto-perception build-engine --precision int8 '
+                             '--calib-images DIR`')
         builder_config.set_flag(trt.BuilderFlag.INT8)
         builder_config.int8_calibrator = calibrator
     _add_dynamic_profile(builder, network, builder_config, config)
@@ -162,7 +170,7 @@ def _add_dynamic_profile(builder: trt.Builder, network: trt.INetworkDefinition,
                          builder_config: trt.IBuilderConfig, config: EngineConfig) -> None:
     """Give a dynamic leading (batch) axis a 1..max_batch optimisation profile."""
     profile = None
-    max_batch = int(config.extra.get('max_batch', DEFAULT_MAX_BATCH))  # type: ignore[call-overload]
+    max_batch = int(str(config.extra.get('max_batch', DEFAULT_MAX_BATCH)))
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
         shape = dims_tuple(tensor.shape)
@@ -187,7 +195,8 @@ def _atomic_write(path: str, data: bytes) -> None:
 
 
 class TensorRTEngine(InferenceEngine):
-    """A deserialized engine with page-locked host buffers, device buffers and one stream.
+    """
+    A deserialized engine with page-locked host buffers, device buffers and one stream.
 
     ``model_path`` is an ONNX file (an engine is built or loaded from the cache) or a serialized
     engine (``.engine``/``.plan``), loaded as is.
@@ -225,7 +234,8 @@ class TensorRTEngine(InferenceEngine):
             if engine is None:
                 raise ModelError("cannot load TensorRT engine '%s': it was built by another "
                                  'TensorRT version or GPU, or is corrupt; rebuild it with '
-                                 '`jetauto-perception build-engine --onnx MODEL.onnx`' % model_path)
+                                 '`jetauto-perception build-engine --onnx MODEL.onnx`'
+                                 % model_path)
             return model_path, engine
         path = engine_path_for(model_path, self.config, self._cuda.name)
         if os.path.isfile(path) and not self.config.force_engine_rebuild:
@@ -280,7 +290,7 @@ class TensorRTEngine(InferenceEngine):
         return self._host[name][:int(np.prod(shape))].reshape(shape)
 
     def device_buffer(self, name: str) -> Any:
-        """The ``pycuda`` device allocation bound to tensor ``name`` (for GPU pre-processing)."""
+        """Return the pycuda device allocation bound to tensor ``name`` (GPU pre-processing)."""
         return self._device[name]
 
     @property
@@ -304,7 +314,8 @@ class TensorRTEngine(InferenceEngine):
             raise RuntimeError('TensorRT execution failed')
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        """Copy inputs in, run, copy outputs out; one synchronisation.
+        """
+        Copy inputs in, run, copy outputs out; one synchronisation.
 
         The returned arrays are views of page-locked buffers, valid until the next call.
         """

@@ -1,10 +1,11 @@
 """Per-stage wall-clock timings (milliseconds) collected by the pipelines."""
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Dict, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field
+import time
+from typing import Dict, Iterator
 
 
 @dataclass

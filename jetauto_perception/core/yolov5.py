@@ -1,4 +1,5 @@
-"""YOLOv5 detection: letterbox pre-processing, output decoding, class-aware NMS.
+"""
+YOLOv5 detection: letterbox pre-processing, output decoding, class-aware NMS.
 
 Output layout of the exported model: ``(1, N, 5 + C)`` rows of ``cx, cy, w, h`` (input pixels),
 objectness and C class scores, all sigmoid-activated. A detection's score is
@@ -14,9 +15,12 @@ import cv2
 import numpy as np
 
 from .detections import Detections
-from .engine import EngineConfig, InferenceEngine, create_engine
+from .engine import create_engine
+from .engine import EngineConfig
+from .engine import InferenceEngine
 from .errors import ModelError
-from .letterbox import LetterboxTransform, letterbox_blob
+from .letterbox import letterbox_blob
+from .letterbox import LetterboxTransform
 from .nms import batched_nms
 from .timing import StageTimes
 
@@ -40,7 +44,8 @@ def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
 def yolov5_candidates(prediction: np.ndarray, conf_threshold: float, multi_label: bool = False,
                       classes: Optional[Set[int]] = None
                       ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Confidence filter and box conversion: ``(boxes_xyxy, scores, class_ids)`` before NMS.
+    """
+    Confidence filter and box conversion: ``(boxes_xyxy, scores, class_ids)`` before NMS.
 
     ``prediction`` is ``(N, 5 + C)`` for one image. With ``multi_label`` every class whose score
     passes the threshold yields a candidate; otherwise only the best class of each row.
@@ -113,7 +118,8 @@ def load_class_names(path: str) -> List[str]:
         return [line.strip() for line in f if line.strip()]
 
 
-def resolve_class_filter(selection: Iterable[object], class_names: Sequence[str]) -> Optional[Set[int]]:
+def resolve_class_filter(selection: Iterable[object],
+                         class_names: Sequence[str]) -> Optional[Set[int]]:
     """Turn a list of class names or ids into a set of ids (None = keep all classes)."""
     ids: Set[int] = set()
     for item in selection:
@@ -146,7 +152,7 @@ class YoloV5Detector:
             static_hw = (int(shape[2]), int(shape[3]))
             if input_size is not None and tuple(input_size) != static_hw:
                 raise ModelError('the model has a fixed input of %dx%d but input_size asks for '
-                                 '%dx%d: set input_size to %d (or 0 for the model\'s size)'
+                                 "%dx%d: set input_size to %d (or 0 for the model's size)"
                                  % (static_hw[1], static_hw[0], input_size[1], input_size[0],
                                     static_hw[0]))
             self.input_hw = static_hw

@@ -1,4 +1,5 @@
-"""Shared plumbing of the "image in, Detection2DArray out" nodes.
+"""
+Shared plumbing of the "image in, Detection2DArray out" nodes.
 
 The subscription callback only stores the newest message; a worker thread converts and processes
 it. A frame that arrives while the worker is busy replaces the one waiting, so the node always
@@ -12,22 +13,31 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Type
 
 import numpy as np
+from rcl_interfaces.msg import FloatingPointRange
+from rcl_interfaces.msg import IntegerRange
+from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import SetParametersResult
 import rclpy
-from rcl_interfaces.msg import (
-    FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import (
-    DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data)
+from rclpy.qos import DurabilityPolicy
+from rclpy.qos import HistoryPolicy
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2DArray, LabelInfo
+from vision_msgs.msg import Detection2DArray
+from vision_msgs.msg import LabelInfo
 
+from .conversions import bgr_to_image
+from .conversions import image_to_bgr
 from ..core.engine import EngineConfig
-from ..core.errors import ImageFormatError, PerceptionError
-from ..core.timing import StageStats, StageTimes
-from .conversions import bgr_to_image, image_to_bgr
+from ..core.errors import ImageFormatError
+from ..core.errors import PerceptionError
+from ..core.timing import StageStats
+from ..core.timing import StageTimes
 
 #: Transient-local, depth 1: a subscriber that joins late still gets the last LabelInfo.
 LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
@@ -45,8 +55,11 @@ class StartupError(Exception):
 
 
 class ImageInferenceNode(Node):
-    """Base class: subclasses implement :meth:`setup`, :meth:`infer`, :meth:`to_message`,
-    :meth:`label_info` and :meth:`draw`; the base does topics, threading and error handling.
+    """
+    Base of the image-in, Detection2DArray-out nodes.
+
+    Subclasses implement :meth:`setup`, :meth:`infer`, :meth:`to_message`, :meth:`label_info`
+    and :meth:`draw`; the base does topics, threading and error handling.
     """
 
     #: Parameters a subclass accepts changes of at run time (see :meth:`apply_parameter`).
@@ -135,7 +148,7 @@ class ImageInferenceNode(Node):
         return value
 
     def declare_engine_parameters(self, default_model: str) -> EngineConfig:
-        """The inference-backend parameters every model node shares."""
+        """Declare the inference-backend parameters every model node shares."""
         self.model_path = self.declare(
             'model_path', default_model,
             'Model file (.onnx, or a TensorRT .engine) or a name from the models manifest',
@@ -269,7 +282,7 @@ def run_node(factory: Callable[[], Node], name: str, args: Optional[List[str]] =
 
 
 def main_for(node_class: Type[Node], name: str) -> Callable[[], None]:
-    """A console-script ``main`` for ``node_class``."""
+    """Make a console-script ``main`` for ``node_class``."""
     def main(args: Optional[List[str]] = None) -> None:
         sys.exit(run_node(node_class, name, args))
     return main

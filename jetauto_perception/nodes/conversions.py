@@ -6,11 +6,15 @@ from typing import Iterable, Optional, Sequence, Tuple
 import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from vision_msgs.msg import (
-    Detection2D, Detection2DArray, LabelInfo, ObjectHypothesisWithPose, VisionClass)
+from vision_msgs.msg import Detection2D
+from vision_msgs.msg import Detection2DArray
+from vision_msgs.msg import LabelInfo
+from vision_msgs.msg import ObjectHypothesisWithPose
+from vision_msgs.msg import VisionClass
 
 from ..core.detections import Detections
-from ..core.image_codec import decode_image, encode_bgr8
+from ..core.image_codec import decode_image
+from ..core.image_codec import encode_bgr8
 
 #: Prefix of the LabelInfo entries that carry skeleton edges (``edge:<a>,<b>``).
 EDGE_PREFIX = 'edge:'
@@ -79,7 +83,8 @@ def keypoints_to_msg(header: Header, boxes: Sequence[Sequence[float]],
                      instance_labels: Optional[Sequence[str]] = None,
                      extra_results: Optional[Sequence[Sequence[Tuple[str, float]]]] = None
                      ) -> Detection2DArray:
-    """The keypoint convention: one Detection2D per instance, ``results[k]`` = keypoint k.
+    """
+    Build the keypoint convention: one Detection2D per instance, results[k] = keypoint k.
 
     ``keypoints[i]`` is ``(K, 3)`` (x, y, score) or ``(K, 4)`` (x, y, z, score) in source pixels.
     ``extra_results[i]`` are appended after the K keypoints as (class_id, score) hypotheses with

@@ -5,15 +5,20 @@ from typing import Any, Optional
 
 import numpy as np
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2DArray, LabelInfo
+from vision_msgs.msg import Detection2DArray
+from vision_msgs.msg import LabelInfo
 
+from .base import ImageInferenceNode
+from .base import main_for
+from .base import parse_name_list
+from .conversions import detections_to_msg
+from .conversions import label_info_msg
 from ..core.detections import Detections
 from ..core.draw import draw_detections
 from ..core.errors import PerceptionError
 from ..core.models import resolve_model
-from ..core.yolov5 import YoloV5Detector, resolve_class_filter
-from .base import ImageInferenceNode, main_for, parse_name_list
-from .conversions import detections_to_msg, label_info_msg
+from ..core.yolov5 import resolve_class_filter
+from ..core.yolov5 import YoloV5Detector
 
 
 class YoloV5Node(ImageInferenceNode):
@@ -35,7 +40,7 @@ class YoloV5Node(ImageInferenceNode):
                                    read_only=True)
         input_size = self.declare('input_size', 640,
                                   'Network input size in pixels (square; must match a static '
-                                  'model, 0 = the model\'s own)', 0, 4096, read_only=True)
+                                  "model, 0 = the model's own)", 0, 4096, read_only=True)
         self.classes_text = self.declare(
             'classes', '', 'Comma-separated class names or ids to keep ("" = all)')
         labels = self.declare('labels_path', '',

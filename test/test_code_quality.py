@@ -1,0 +1,83 @@
+"""Lint (flake8 + pep257, as ament does), Python 3.8 compatibility, and TensorRT typing."""
+import importlib.util
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO
+from conftest import SHARED
+
+PY_DIRS = ['jetauto_perception', 'launch', 'test', 'benchmarks', 'tools', 'setup.py']
+
+
+def run(cmd):
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def need(module):
+    if importlib.util.find_spec(module) is None:
+        pytest.skip('%s is not installed (pip install -e .[test])' % module)
+
+
+def test_flake8():
+    need('flake8')
+    result = run([sys.executable, '-m', 'flake8'] + [p for p in PY_DIRS if (REPO / p).exists()])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pep257():
+    need('pydocstyle')
+    result = run([sys.executable, '-m', 'pydocstyle', 'jetauto_perception', 'launch'])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_core_and_launch_files_run_on_python_38():
+    need('vermin')
+    vermin = shutil.which('vermin') or str(pathlib.Path(sys.executable).with_name('vermin'))
+    result = run([vermin, '--target=3.8-', '--no-tips', '--violations', '--eval-annotations',
+                  'jetauto_perception', 'launch'])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_core_never_imports_ros():
+    offenders = []
+    for path in (REPO / 'jetauto_perception').rglob('*.py'):
+        if 'nodes' in path.parts:
+            continue
+        text = path.read_text()
+        for module in ('rclpy', 'sensor_msgs', 'vision_msgs', 'std_msgs', 'cv_bridge'):
+            if 'import %s' % module in text or 'from %s' % module in text:
+                offenders.append('%s imports %s' % (path.relative_to(REPO), module))
+    assert not offenders
+
+
+def test_tensorrt_code_type_checks_against_tensorrt_stubs():
+    need('mypy')
+    if importlib.util.find_spec('tensorrt_stubs') is None:
+        pytest.skip('tensorrt-stubs is not installed (pip install --no-deps tensorrt-stubs)')
+    result = run([sys.executable, 'tools/check_tensorrt_types.py'])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_package_xml_dependency_is_a_rosdep_key_on_humble_and_jazzy():
+    rosdistro = SHARED / 'ros' / 'rosdistro'
+    if not rosdistro.is_dir():
+        pytest.skip('no rosdistro snapshot in %s' % rosdistro)
+    import xml.etree.ElementTree as ET
+    deps = {e.text for e in ET.parse(str(REPO / 'package.xml')).getroot()
+            if e.tag.endswith('depend')}
+    base = yaml.safe_load((rosdistro / 'rosdep' / 'base.yaml').read_text())
+    python = yaml.safe_load((rosdistro / 'rosdep' / 'python.yaml').read_text())
+    for distro in ('humble', 'jazzy'):
+        dist = yaml.safe_load((rosdistro / distro / 'distribution.yaml').read_text())
+        ros_packages = set()
+        for name, repo in dist['repositories'].items():
+            release = repo.get('release') or {}
+            ros_packages.update(release.get('packages') or [name] if release else [])
+        missing = sorted(d for d in deps
+                         if d not in base and d not in python and d not in ros_packages)
+        assert not missing, '%s: no rosdep key for %s' % (distro, missing)
