@@ -9,6 +9,9 @@ PACKAGE = 'jetauto_perception'
 
 NODES = [
     'yolov5_node',
+    'face_mesh_node',
+    'hands_node',
+    'pose_node',
 ]
 
 
@@ -39,7 +42,7 @@ setup(
         'eval': ['pycocotools'],
         'test': ['pytest', 'pycocotools', 'flake8', 'flake8-import-order', 'flake8-quotes',
                  'flake8-builtins', 'flake8-comprehensions', 'pydocstyle', 'vermin', 'mypy',
-                 'tensorrt-stubs'],
+                 'isort'],
     },
     zip_safe=True,
     maintainer='jetauto_perception maintainers',

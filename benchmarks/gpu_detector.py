@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
-from jetauto_perception.core.cuda_utils import CudaContext, cuda_available  # noqa: E402
+from jetauto_perception.core.cuda_utils import cuda_available, CudaContext  # noqa: E402
 from jetauto_perception.core.cuda_yolo import (  # noqa: E402
     CudaLetterbox, CudaYoloDecoder, letterbox_blob_composed)
-from jetauto_perception.core.engine import EngineConfig, create_engine  # noqa: E402
+from jetauto_perception.core.engine import create_engine, EngineConfig  # noqa: E402
 from jetauto_perception.core.letterbox import letterbox_blob  # noqa: E402
 from jetauto_perception.core.yolov5 import (  # noqa: E402
     decode_yolov5, select_detections, yolov5_candidates)

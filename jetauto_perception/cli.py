@@ -15,6 +15,9 @@ COMMANDS = [
     ('detect', 'detect objects with YOLOv5 in an image, a folder or a video -> JSONL'),
     ('models', 'list, locate and download the models the package uses'),
     ('keypoints', 'COCO-17 human keypoints of the people in images (top-down heatmaps) -> JSONL'),
+    ('build-engine', 'build a TensorRT engine (fp32, fp16, int8 with calibration) from ONNX'),
+    ('eval', 'COCO mAP of a YOLOv5 model or engine on YOLO-labelled images (any backend)'),
+    ('landmarks', 'MediaPipe face mesh, hand or body landmarks in images or a video -> JSONL'),
 ]
 
 

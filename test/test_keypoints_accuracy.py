@@ -17,11 +17,15 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from jetauto_perception.core.coco_keypoints import (
-    COCO_KEYPOINT_NAMES, CocoKeypointSet, keypoint_average_precision, load_coco_keypoints,
-    matched_oks, object_keypoint_similarity)
+from jetauto_perception.core.coco_keypoints import COCO_KEYPOINT_NAMES
+from jetauto_perception.core.coco_keypoints import CocoKeypointSet
+from jetauto_perception.core.coco_keypoints import keypoint_average_precision
+from jetauto_perception.core.coco_keypoints import load_coco_keypoints
+from jetauto_perception.core.coco_keypoints import matched_oks
+from jetauto_perception.core.coco_keypoints import object_keypoint_similarity
 from jetauto_perception.core.cuda_utils import cuda_available
-from jetauto_perception.core.keypoint_pipeline import KeypointConfig, KeypointEstimator
+from jetauto_perception.core.keypoint_pipeline import KeypointConfig
+from jetauto_perception.core.keypoint_pipeline import KeypointEstimator
 from jetauto_perception.core.sources import read_image
 
 CUDA_OK, CUDA_REASON = cuda_available()

@@ -11,12 +11,18 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from jetauto_perception.core.coco_keypoints import flip_permutation, load_coco_keypoints
-from jetauto_perception.core.cuda_utils import CudaContext, cuda_available
-from jetauto_perception.core.heatmap_decode import decode_heatmaps, merge_flipped
-from jetauto_perception.core.keypoint_pipeline import KeypointConfig, KeypointEstimator
-from jetauto_perception.core.pose_crop import (
-    boxes_to_crops, crop_persons, normalisation_constants, warp_crop)
+from jetauto_perception.core.coco_keypoints import flip_permutation
+from jetauto_perception.core.coco_keypoints import load_coco_keypoints
+from jetauto_perception.core.cuda_utils import cuda_available
+from jetauto_perception.core.cuda_utils import CudaContext
+from jetauto_perception.core.heatmap_decode import decode_heatmaps
+from jetauto_perception.core.heatmap_decode import merge_flipped
+from jetauto_perception.core.keypoint_pipeline import KeypointConfig
+from jetauto_perception.core.keypoint_pipeline import KeypointEstimator
+from jetauto_perception.core.pose_crop import boxes_to_crops
+from jetauto_perception.core.pose_crop import crop_persons
+from jetauto_perception.core.pose_crop import normalisation_constants
+from jetauto_perception.core.pose_crop import warp_crop
 from jetauto_perception.core.sources import read_image
 
 CUDA_OK, CUDA_REASON = cuda_available()

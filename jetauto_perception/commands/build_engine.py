@@ -157,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
     if args.workspace <= 0:
         raise ModelError('--workspace must be a positive number of MiB')
     try:
+        import tensorrt
+        if not hasattr(tensorrt, 'Builder'):  # tensorrt-stubs alone installs an empty package
+            raise ImportError('only the type stubs of tensorrt are installed')
         from ..core import tensorrt_engine
         from ..core.tensorrt_calibrator import (
             CalibrationBatches, calibration_images, create_entropy_calibrator)
@@ -191,8 +194,6 @@ def run(args: argparse.Namespace) -> int:
                                          progress=progress.phase)
         finally:
             progress.close()
-            if calibrator is not None:
-                calibrator.free()
     print('built %s engine in %.0f s: %s' % (args.precision, time.perf_counter() - started,
                                              output))
     if args.output:

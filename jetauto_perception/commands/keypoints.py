@@ -1,4 +1,5 @@
-"""``jetauto-perception keypoints``: top-down COCO-17 keypoints of the people in images → JSONL.
+"""
+``jetauto-perception keypoints``: top-down COCO-17 keypoints of the people in images → JSONL.
 
 Person boxes come from a COCO keypoints file (``--boxes``, ground truth), from the YOLOv5
 detector (``--detector-model``), or are the whole image. One JSON object per image:
@@ -17,17 +18,26 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from ..core.coco_keypoints import (
-    CocoKeypointSet, keypoint_average_precision, load_coco_keypoints, matched_oks)
+from .common import add_engine_arguments
+from .common import engine_config_from
+from .common import ensure_dir
+from .common import Progress
+from ..core.coco_keypoints import CocoKeypointSet
+from ..core.coco_keypoints import keypoint_average_precision
+from ..core.coco_keypoints import load_coco_keypoints
+from ..core.coco_keypoints import matched_oks
 from ..core.draw import draw_keypoints
-from ..core.errors import PerceptionError, SourceError
-from ..core.keypoint_pipeline import KeypointConfig, KeypointEstimator
+from ..core.errors import PerceptionError
+from ..core.errors import SourceError
+from ..core.keypoint_pipeline import KeypointConfig
+from ..core.keypoint_pipeline import KeypointEstimator
 from ..core.models import resolve_model
 from ..core.pose_crop import frame_box
 from ..core.results_io import JsonlWriter
-from ..core.sources import is_video, iterate_frames, list_images
+from ..core.sources import is_video
+from ..core.sources import iterate_frames
+from ..core.sources import list_images
 from ..core.timing import StageStats
-from .common import Progress, add_engine_arguments, engine_config_from, ensure_dir
 
 DEFAULT_MODEL = 'simplepose_mbv2_256x192.onnx'
 
@@ -87,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         truth = load_coco_keypoints(args.ground_truth)
     detector = None
     if args.detector_model:
-        from ..core.yolov5 import YoloV5Detector, resolve_class_filter
+        from ..core.yolov5 import resolve_class_filter
+        from ..core.yolov5 import YoloV5Detector
         detector = YoloV5Detector.from_model(resolve_model(args.detector_model), engine_config,
                                              conf_threshold=args.detector_conf)
         try:
@@ -145,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             ap = keypoint_average_precision(truth, [r for r in records
                                                     if r['image'] in truth.images.values()])
-            line += ', keypoint AP %.4f (AP50 %.4f, AP75 %.4f)' % (ap['AP'], ap['AP50'],
-                                                                  ap['AP75'])
+            line += ', keypoint AP %.4f (AP50 %.4f, AP75 %.4f)' % (
+                ap['AP'], ap['AP50'], ap['AP75'])
         except ImportError:
             line += ' (pip install pycocotools for the keypoint AP)'
         print(line, file=sys.stderr)

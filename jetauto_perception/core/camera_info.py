@@ -57,7 +57,7 @@ class CameraCalibration:
         return self.k[0], self.k[4], self.k[2], self.k[5]
 
     def to_yaml_dict(self) -> Dict[str, Any]:
-        """The camera_calibration_parsers layout (what :func:`parse_calibration` reads)."""
+        """Return the camera_calibration_parsers layout (what :func:`parse_calibration` reads)."""
         def matrix(rows: int, cols: int, data: List[float]) -> Dict[str, Any]:
             return {'rows': rows, 'cols': cols, 'data': [float(v) for v in data]}
         return {'image_width': self.width, 'image_height': self.height,
@@ -70,7 +70,7 @@ class CameraCalibration:
 
 
 def uncalibrated(width: int, height: int, camera_name: str = '') -> CameraCalibration:
-    """What a camera without a calibration publishes: its size, every matrix zero."""
+    """Return what a camera without calibration publishes: its size, every matrix zero."""
     return CameraCalibration(int(width), int(height), camera_name)
 
 
@@ -184,7 +184,7 @@ def load_calibration(path: str) -> CameraCalibration:
 def calibration_for(url: str, camera_name: str = 'camera',
                     package_resolver: Optional[PackageResolver] = None
                     ) -> Optional[CameraCalibration]:
-    """The calibration a camera_info_url names; None when the url is empty and no default file.
+    """Load the calibration a camera_info_url names (None: empty url and no default file).
 
     An explicit url that cannot be read is an error (the user asked for that file).
     """

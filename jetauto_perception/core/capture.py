@@ -523,7 +523,7 @@ class Capture:
 
     def _back_off(self, reason: str) -> bool:
         """Log ``reason`` and wait the current delay (doubling it); False when stopped."""
-        self.logger.warning('%s; retrying in %.1f s' % (reason, self._delay))
+        self.logger.warning('%s; retrying in %.3g s' % (reason, self._delay))
         stopped = self._stop.wait(self._delay)
         self._delay = min(self._delay * 2.0, self.settings.reconnect_max_delay)
         return not stopped

@@ -1,4 +1,5 @@
-"""The COCO-17 human keypoint layout and its object keypoint similarity (OKS).
+"""
+The COCO-17 human keypoint layout and its object keypoint similarity (OKS).
 
 Everything the keypoint pipeline and its evaluation need to know about the COCO person keypoints:
 names, skeleton, left/right flip pairs, the per-keypoint OKS sigmas, a reader for COCO
@@ -6,9 +7,10 @@ person-keypoint annotation files, and OKS computed exactly as ``pycocotools`` do
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from dataclasses import field
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -49,7 +51,8 @@ def flip_permutation(num_keypoints: int = 17,
 
 def object_keypoint_similarity(predicted: np.ndarray, ground_truth: np.ndarray, area: float,
                                sigmas: np.ndarray = COCO_OKS_SIGMAS) -> float:
-    """OKS of one predicted pose against one labelled pose, as ``pycocotools`` computes it.
+    """
+    OKS of one predicted pose against one labelled pose, as ``pycocotools`` computes it.
 
     ``predicted`` is ``(K, 2+)`` (x, y, ...), ``ground_truth`` ``(K, 3)`` (x, y, visibility) and
     ``area`` the annotation's segment area. Only labelled keypoints (visibility > 0) count; a
@@ -94,7 +97,8 @@ class CocoKeypointSet:
         raise KeyError(file_name)
 
     def labelled_people(self, image_id: int) -> List[PersonAnnotation]:
-        """People of one image that OKS can be computed for (not crowd, ≥ 1 labelled keypoint).
+        """
+        People of one image that OKS can be computed for (not crowd, ≥ 1 labelled keypoint).
 
         COCO's own evaluation ignores the others (``num_keypoints == 0`` or ``iscrowd``).
         """
@@ -131,7 +135,8 @@ def load_coco_keypoints(path: str) -> CocoKeypointSet:
 
 def matched_oks(dataset: CocoKeypointSet, image_id: int, keypoints: np.ndarray,
                 sigmas: np.ndarray = COCO_OKS_SIGMAS) -> List[float]:
-    """For each labelled person of an image, the best OKS over the predicted poses (0 if none).
+    """
+    For each labelled person of an image, the best OKS over the predicted poses (0 if none).
 
     ``keypoints`` is ``(N, K, 2+)``: the predictions of any boxes (ground truth or detected).
     """
@@ -158,7 +163,8 @@ def coco_keypoint_results(dataset: CocoKeypointSet,
 
 def keypoint_average_precision(dataset: CocoKeypointSet,
                                records: Sequence[Dict[str, object]]) -> Dict[str, float]:
-    """COCO keypoint AP (pycocotools' ``COCOeval``, iouType ``keypoints``) of CLI records.
+    """
+    COCO keypoint AP (pycocotools' ``COCOeval``, iouType ``keypoints``) of CLI records.
 
     Returns ``{'AP', 'AP50', 'AP75', 'AR'}``. Only the images in ``records`` are evaluated.
     Needs ``pycocotools`` (``pip install pycocotools``).

@@ -1,4 +1,5 @@
-"""CUDA kernels (pycuda) for the keypoint pipeline: crop + normalise, and the heatmap decode.
+"""
+CUDA kernels (pycuda) for the keypoint pipeline: crop + normalise, and the heatmap decode.
 
 - ``crop_normalise``: one thread per output pixel and crop; bilinear sampling of a BGR uint8
   frame at ``to_source · (x, y, 1)`` (black outside, as ``cv2.warpAffine`` with
@@ -7,9 +8,9 @@
 - ``decode_heatmaps``: one block per heatmap. The heatmap (optionally averaged with its
   mirrored flip-test twin) is loaded once into shared memory while each thread tracks its own
   maximum; a warp-shuffle + shared-memory reduction finds the first maximum (``np.argmax``'s
-  tie rule); the refinement (quarter offset, or DARK's Gaussian blur of the 5×5 neighbourhood,
-  log and Newton step) and the inverse affine run inside the kernel, and one ``(N, K, 3)``
-  copy brings every keypoint back.
+  tie rule); the refinement (quarter offset, or DARK's Gaussian blur of the 5×5
+  neighbourhood, floored log and clipped Newton step) and the inverse affine run inside the
+  kernel, and one ``(N, K, 3)`` copy brings every keypoint back.
 
 The numpy functions of ``heatmap_decode`` and ``pose_crop`` are the reference; tests check the
 kernels against them. pycuda is imported lazily, so this module imports anywhere.
@@ -20,9 +21,15 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .cuda_utils import CudaContext, compile_module
-from .heatmap_decode import DARK_EPS, DARK_RADIUS, DARK_SIGMA, DECODE_METHODS
-from .pose_crop import CropGeometry, normalisation_constants
+from .cuda_utils import compile_module
+from .cuda_utils import CudaContext
+from .heatmap_decode import DARK_EPS
+from .heatmap_decode import DARK_MAX_STEP
+from .heatmap_decode import DARK_RADIUS
+from .heatmap_decode import DARK_SIGMA
+from .heatmap_decode import DECODE_METHODS
+from .pose_crop import CropGeometry
+from .pose_crop import normalisation_constants
 from .timing import StageTimes
 
 DECODE_THREADS = 256
@@ -31,9 +38,10 @@ CROP_THREADS = 256
 #: axis, and the four diagonals.
 MAX_DARK_RADIUS = 15
 
-KERNEL_SOURCE = r'''
+KERNEL_SOURCE = r"""
 #define DECODE_THREADS %(decode_threads)d
 #define MAX_DARK_TAPS %(max_taps)d
+#define DARK_MAX_STEP %(max_step)r
 
 __device__ __forceinline__ float sample_channel(const unsigned char* image, int height, int width,
                                                 int pitch, int x, int y, int c)
@@ -67,8 +75,9 @@ extern "C" __global__ void crop_normalise(
     for (int c = 0; c < 3; ++c) {
         const float top = sample_channel(image, height, width, pitch, x0, y0, c) * (1.0f - ax)
                         + sample_channel(image, height, width, pitch, x0 + 1, y0, c) * ax;
-        const float bottom = sample_channel(image, height, width, pitch, x0, y0 + 1, c) * (1.0f - ax)
-                           + sample_channel(image, height, width, pitch, x0 + 1, y0 + 1, c) * ax;
+        const float bottom =
+            sample_channel(image, height, width, pitch, x0, y0 + 1, c) * (1.0f - ax)
+            + sample_channel(image, height, width, pitch, x0 + 1, y0 + 1, c) * ax;
         value[c] = top * (1.0f - ay) + bottom * ay;
     }
     float* dst = out + (size_t)item * 3 * plane + pixel;
@@ -78,7 +87,8 @@ extern "C" __global__ void crop_normalise(
     dst[2 * plane] = value[0] * scale_b + offset_b;
 }
 
-__device__ __forceinline__ void better(float& value, int& index, float other_value, int other_index)
+__device__ __forceinline__ void better(float& value, int& index, float other_value,
+                                       int other_index)
 {
     /* Larger value wins; on a tie the smaller index (np.argmax returns the first maximum). */
     if (other_value > value || (other_value == value && other_index < index)) {
@@ -107,8 +117,8 @@ extern "C" __global__ void decode_heatmaps(
     const int joint = map - item * num_keypoints;
     const int size = height * width;
     const float* src = heatmaps + (size_t)map * size;
-    const float* mirror = flipped ? flipped + ((size_t)item * num_keypoints + flip_perm[joint]) * size
-                                  : 0;
+    const float* mirror =
+        flipped ? flipped + ((size_t)item * num_keypoints + flip_perm[joint]) * size : 0;
 
     float best = __int_as_float(0xff800000);  /* -inf */
     int best_index = 0x7fffffff;
@@ -151,7 +161,8 @@ extern "C" __global__ void decode_heatmaps(
     const int peak_index = warp_index[0] == 0x7fffffff ? 0 : warp_index[0];
     const int px = peak_index %% width;
     const int py = peak_index / width;
-    const bool dark_valid = method == 1 && px >= 2 && px <= width - 3 && py >= 2 && py <= height - 3;
+    const bool dark_valid =
+        method == 1 && px >= 2 && px <= width - 3 && py >= 2 && py <= height - 3;
 
     if (dark_valid && threadIdx.x < 13) {
         /* Blurred value at one of the 13 points DARK's derivatives use (zero outside). */
@@ -197,8 +208,8 @@ extern "C" __global__ void decode_heatmaps(
         const double dxy = 0.25 * (l[9] - l[10] - l[11] + l[12]);
         const double det = dxx * dyy - dxy * dxy;
         if (det > 0.0 && dxx < 0.0) {
-            ox = -(dyy * dx - dxy * dy) / det;
-            oy = -(dxx * dy - dxy * dx) / det;
+            ox = fmin(fmax(-(dyy * dx - dxy * dy) / det, -DARK_MAX_STEP), DARK_MAX_STEP);
+            oy = fmin(fmax(-(dxx * dy - dxy * dx) / det, -DARK_MAX_STEP), DARK_MAX_STEP);
         }
     }
     const float* m = to_source + 6 * item;
@@ -209,11 +220,12 @@ extern "C" __global__ void decode_heatmaps(
     dst[1] = m[3] * xin + m[4] * yin + m[5];
     dst[2] = peak;
 }
-'''
+"""
 
 
 def kernel_source() -> str:
-    return KERNEL_SOURCE % {'decode_threads': DECODE_THREADS, 'max_taps': 2 * MAX_DARK_RADIUS + 1}
+    return KERNEL_SOURCE % {'decode_threads': DECODE_THREADS, 'max_taps': 2 * MAX_DARK_RADIUS + 1,
+                            'max_step': float(DARK_MAX_STEP)}
 
 
 _METHOD_CODES = {'quarter': 0, 'dark': 1, 'argmax': 2}
@@ -249,7 +261,8 @@ class DeviceArray:
 
 
 class CudaPoseKernels:
-    """The compiled kernels and their launches, on a caller-chosen stream.
+    """
+    The compiled kernels and their launches, on a caller-chosen stream.
 
     Every pointer argument is a device address; calls must run with the context active.
     """
@@ -279,7 +292,8 @@ class CudaPoseKernels:
                count: int, num_keypoints: int, heatmap_hw: Tuple[int, int], stride: float,
                method: str = 'quarter', sigma: float = DARK_SIGMA, radius: int = DARK_RADIUS,
                stream: Any = None) -> None:
-        """Decode ``count × num_keypoints`` heatmaps into ``out`` ``(count, K, 3)`` float32.
+        """
+        Decode ``count × num_keypoints`` heatmaps into ``out`` ``(count, K, 3)`` float32.
 
         ``flipped`` (device address or 0) holds the mirrored crops' heatmaps for the flip test.
         """
@@ -300,12 +314,13 @@ class CudaPoseKernels:
 
 
 def _device_engine(engine: Any) -> bool:
-    """True for an engine whose tensors live in device buffers (the TensorRT backend)."""
+    """Tell whether the engine's tensors live in device buffers (the TensorRT backend)."""
     return all(hasattr(engine, name) for name in ('device_buffer', 'execute_async', 'stream'))
 
 
 class CudaPoseRunner:
-    """Runs one frame of :class:`KeypointEstimator` on the GPU.
+    """
+    Runs one frame of :class:`KeypointEstimator` on the GPU.
 
     Frame upload → crop kernel (straight into the engine's input buffer for a TensorRT engine)
     → engine → decode kernel → one copy of ``(N, K, 3)`` back. An engine with host I/O (ONNX

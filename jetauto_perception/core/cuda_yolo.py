@@ -24,26 +24,26 @@ Pick it with :func:`create_yolov5_detector` (``device`` = ``auto``, ``cpu`` or `
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 import logging
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence, Set, Tuple
 
 import cv2
 import numpy as np
 
-from .cuda_utils import CudaContext, compile_module, resolve_device
+from .cuda_utils import compile_module, CudaContext, resolve_device
 from .detections import Detections
 from .engine import InferenceEngine
 from .errors import ImageFormatError, ModelError
-from .letterbox import PAD_VALUE, LetterboxTransform, SizeLike, as_hw, letterbox_transform
-from .yolov5 import YoloV5Detector, select_detections, yolov5_candidates
+from .letterbox import as_hw, letterbox_transform, LetterboxTransform, PAD_VALUE, SizeLike
+from .yolov5 import select_detections, yolov5_candidates, YoloV5Detector
 
 LOG = logging.getLogger(__name__)
 
 #: Compiled by pycuda inside ``extern "C" { ... }`` (compile_module), so the names are plain.
-KERNEL_SOURCE = r'''
+KERNEL_SOURCE = r"""
 // Letterbox one interleaved 8-bit 3-channel frame into a planar float32 (3, dst_h, dst_w) RGB
 // blob scaled to 0..1. One thread per output pixel. Resize follows cv2.resize INTER_LINEAR:
 // src = (dst + 0.5) * (src_size / new_size) - 0.5, and a coordinate left of the first or right
@@ -155,7 +155,7 @@ __global__ void yolo_candidates_f32(
         }
     }
 }
-'''
+"""
 
 LETTERBOX_BLOCK = (32, 8, 1)
 DECODE_BLOCK = (256, 1, 1)

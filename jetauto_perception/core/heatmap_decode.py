@@ -1,4 +1,5 @@
-"""Heatmap → keypoints, vectorised numpy (the reference the CUDA kernels are checked against).
+"""
+Heatmap → keypoints, vectorised numpy (the reference the CUDA kernels are checked against).
 
 Input: a batch of heatmaps ``(N, K, H, W)`` (one crop per person, stride ``s`` to the model
 input) and each crop's input→source affine ``(N, 2, 3)``. Output: ``(N, K, 3)`` = source-pixel
@@ -13,8 +14,9 @@ sub-pixel refinement:
   take the log, and step by ``-H⁻¹ ∇`` of its second-order Taylor expansion at the peak.
   Needs ±2 pixels of room (``2 ≤ x ≤ W-3``) and a true maximum there (Hessian negative
   definite), otherwise the peak stays where it is; the blurred values are floored at 1e-3
-  before the log and the step is clipped to ±1 pixel per axis (see ``DARK_EPS``). Only the 5×5 blurred values around each peak
-  are computed; blurring the whole heatmap (``gaussian_blur_heatmaps``) gives the same numbers.
+  before the log and the step is clipped to ±1 pixel per axis (see ``DARK_EPS``). Only the
+  5×5 blurred values around each peak are computed; blurring the whole heatmap
+  (``gaussian_blur_heatmaps``) gives the same numbers.
 - ``argmax``: no refinement.
 
 Then ``x_in = stride · x_hm`` and the affine maps input pixels to source pixels.
@@ -75,7 +77,8 @@ def gaussian_weights(sigma: float = DARK_SIGMA, radius: int = DARK_RADIUS) -> np
 
 def dark_patches(heatmaps: np.ndarray, px: np.ndarray, py: np.ndarray,
                  sigma: float = DARK_SIGMA, radius: int = DARK_RADIUS) -> np.ndarray:
-    """Blurred heatmap values on the 5×5 grid centred on each peak: ``(N*K, 5, 5)`` float64.
+    """
+    Blurred heatmap values on the 5×5 grid centred on each peak: ``(N*K, 5, 5)`` float64.
 
     Equal to ``gaussian_blur_heatmaps(...)[y-2:y+3, x-2:x+3]``, but only these 25 values are
     computed (zero padding outside the heatmap).
@@ -101,7 +104,8 @@ def dark_patches(heatmaps: np.ndarray, px: np.ndarray, py: np.ndarray,
 
 def gaussian_blur_heatmaps(heatmaps: np.ndarray, sigma: float = DARK_SIGMA,
                            radius: int = DARK_RADIUS) -> np.ndarray:
-    """Blur every heatmap as a whole (zero outside), the way DARK's reference code does.
+    """
+    Blur every heatmap as a whole (zero outside), the way DARK's reference code does.
 
     Not used by the decoder (it blurs only around the peak); kept as the conventional baseline
     that tests and benchmarks compare with.
@@ -117,7 +121,8 @@ def gaussian_blur_heatmaps(heatmaps: np.ndarray, sigma: float = DARK_SIGMA,
 
 
 def dark_offsets_from_patches(patches: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Newton step ``-H⁻¹ ∇`` of ``log(blurred)`` at the centre of each 5×5 patch: ``(M, 2)``.
+    """
+    Newton step ``-H⁻¹ ∇`` of ``log(blurred)`` at the centre of each 5×5 patch: ``(M, 2)``.
 
     ``valid`` (M,) marks peaks with ±2 pixels of room; a step is also dropped (0) where the
     Hessian is not negative definite, i.e. the centre is no maximum of the log surface, and
@@ -187,7 +192,8 @@ def decode_heatmaps(heatmaps: np.ndarray, to_source: np.ndarray, stride: float =
 
 def merge_flipped(heatmaps: np.ndarray, flipped: np.ndarray, flip_perm: np.ndarray,
                   out: Optional[np.ndarray] = None) -> np.ndarray:
-    """Average heatmaps with those of the mirrored crops (flip test).
+    """
+    Average heatmaps with those of the mirrored crops (flip test).
 
     ``flipped`` are the model's heatmaps for the horizontally mirrored crops: mirror them back,
     swap left/right joints (``flip_perm``), shift one column right (SimpleBaseline's

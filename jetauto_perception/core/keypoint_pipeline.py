@@ -1,4 +1,5 @@
-"""Top-down heatmap keypoint estimation: person boxes in, COCO-17 keypoints out.
+"""
+Top-down heatmap keypoint estimation: person boxes in, COCO-17 keypoints out.
 
 Stages (each a plain-data function of its own module):
 person boxes → crop geometry (``pose_crop``) → affine crop + normalise of all persons into one
@@ -11,18 +12,30 @@ model with a dynamic batch axis gets the whole batch in one call.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .coco_keypoints import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_SKELETON, flip_permutation
+from .coco_keypoints import COCO_FLIP_PAIRS
+from .coco_keypoints import COCO_KEYPOINT_NAMES
+from .coco_keypoints import COCO_SKELETON
+from .coco_keypoints import flip_permutation
 from .cuda_utils import resolve_device
-from .engine import EngineConfig, InferenceEngine, create_engine
+from .engine import create_engine
+from .engine import EngineConfig
+from .engine import InferenceEngine
 from .errors import ModelError
-from .heatmap_decode import DECODE_METHODS, decode_heatmaps, merge_flipped
-from .pose_crop import (
-    BOX_PADDING, IMAGENET_MEAN, IMAGENET_STD, CropGeometry, boxes_to_crops, crop_persons)
+from .heatmap_decode import decode_heatmaps
+from .heatmap_decode import DECODE_METHODS
+from .heatmap_decode import merge_flipped
+from .pose_crop import BOX_PADDING
+from .pose_crop import boxes_to_crops
+from .pose_crop import crop_persons
+from .pose_crop import CropGeometry
+from .pose_crop import IMAGENET_MEAN
+from .pose_crop import IMAGENET_STD
 from .timing import StageTimes
 
 
@@ -108,7 +121,8 @@ class KeypointEstimator:
                                     model_hw[1]))
             self.input_hw = want
         elif None in model_hw:
-            raise ModelError('the model has a dynamic input size: set input_size (e.g. [256, 192])')
+            raise ModelError('the model has a dynamic input size: set input_size '
+                             '(e.g. [256, 192])')
         else:
             self.input_hw = (int(model_hw[0]), int(model_hw[1]))  # type: ignore[arg-type]
         heat = [_static_dim(d) for d in out_spec.shape[1:]]
@@ -158,7 +172,8 @@ class KeypointEstimator:
 
     def estimate(self, image_bgr: np.ndarray, boxes_xyxy: np.ndarray,
                  box_scores: Optional[np.ndarray] = None) -> PoseInstances:
-        """Keypoints of the people in ``boxes_xyxy`` ``(N, 4)`` (source pixels) of one image.
+        """
+        Keypoints of the people in ``boxes_xyxy`` ``(N, 4)`` (source pixels) of one image.
 
         Instance score = mean of the keypoint peak values.
         """

@@ -111,14 +111,30 @@ def letterbox_blob(image_bgr: np.ndarray, size: SizeLike = 640,
 
     This is the CPU reference pre-processing of the detector. ``out`` may be a preallocated
     ``(1, 3, H, W)`` float32 array (e.g. an engine's page-locked input buffer) to write into.
+    The resized pixels are converted straight into their place in ``out`` and only the border is
+    filled with the pad value: no padded uint8 copy and no second pass over the image.
     """
     if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
         raise ValueError('expected an (H, W, 3) uint8 BGR image, got %s %s'
                          % (image_bgr.shape, image_bgr.dtype))
-    padded, transform = letterbox(image_bgr, size, interpolation)
-    # blobFromImage does BGR->RGB, HWC->CHW and the 1/255 scale in one C++ pass.
-    blob = cv2.dnn.blobFromImage(padded, scalefactor=1.0 / 255.0, swapRB=True)
-    if out is not None:
-        np.copyto(out, blob.reshape(out.shape))
-        return out, transform
-    return blob, transform
+    dst_h, dst_w = as_hw(size)
+    transform = letterbox_transform(image_bgr.shape[:2], (dst_h, dst_w))
+    new_w = int(round(transform.src_width * transform.scale_x))
+    new_h = int(round(transform.src_height * transform.scale_y))
+    if (new_w, new_h) != (transform.src_width, transform.src_height):
+        resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=interpolation)
+    else:
+        resized = image_bgr
+    if out is None:
+        out = np.empty((1, 3, dst_h, dst_w), np.float32)
+    planes = out.reshape(3, dst_h, dst_w)
+    top, left = transform.pad_y, transform.pad_x
+    pad = np.float32(PAD_VALUE / 255.0)
+    planes[:, :top, :] = pad
+    planes[:, top + new_h:, :] = pad
+    planes[:, top:top + new_h, :left] = pad
+    planes[:, top:top + new_h, left + new_w:] = pad
+    # BGR -> RGB and HWC -> CHW as a strided view, scaled while converting to float32.
+    np.multiply(resized[:, :, ::-1].transpose(2, 0, 1), np.float32(1.0 / 255.0),
+                out=planes[:, top:top + new_h, left:left + new_w], casting='unsafe')
+    return out, transform

@@ -25,14 +25,18 @@ their score is 1.0 (the instance as a whole passed ``min_presence_confidence``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from .errors import BackendUnavailableError, ImageFormatError, ModelError
+from .errors import BackendUnavailableError
+from .errors import ImageFormatError
+from .errors import ModelError
+from .models import verify_model
 from .timing import StageTimes
 
 Edge = Tuple[int, int]
@@ -119,7 +123,7 @@ _LEGACY_CONNECTIONS = {
 
 
 def package_edges(holder: str, name: str) -> Optional[Tuple[Edge, ...]]:
-    """The connection list ``name`` of the installed mediapipe, or None where it has none.
+    """Return the connection list ``name`` of the installed mediapipe (None if it has none).
 
     ``holder`` is the Tasks class (``FaceLandmarksConnections``, ``HandLandmarksConnections``,
     ``PoseLandmarksConnections``) of ``mediapipe.tasks.python.vision``.
@@ -161,7 +165,7 @@ FACE_EDGE_SETS: Tuple[str, ...] = ('contours', 'tesselation', 'none')
 
 
 def landmark_edges(task: str, face_edges: str = 'contours') -> Tuple[Edge, ...]:
-    """The drawing edges of ``task``; for faces ``face_edges`` picks contours or the mesh."""
+    """Return the drawing edges of ``task``; for faces ``face_edges`` picks the set."""
     check_task(task)
     if task == 'hands':
         return HAND_EDGES
@@ -183,7 +187,7 @@ def check_task(task: str) -> str:
 
 
 def stamp_to_ms(sec: int, nanosec: int) -> int:
-    """A ROS ``builtin_interfaces/Time`` as integer milliseconds (MediaPipe's timestamps)."""
+    """Convert a ROS ``builtin_interfaces/Time`` to integer milliseconds (MediaPipe's unit)."""
     return int(sec) * 1000 + int(nanosec) // 1000000
 
 
@@ -209,7 +213,7 @@ class LandmarkInstance:
     segmentation_mask: Optional[np.ndarray] = None
 
     def to_json(self, digits: int = 3) -> Dict[str, Any]:
-        """A JSON-ready dict (bbox, score, label, keypoints [+ blendshapes])."""
+        """Return a JSON-ready dict (bbox, score, label, keypoints [+ blendshapes])."""
         record: Dict[str, Any] = {
             'bbox': [round(float(v), digits) for v in self.bbox],
             'score': round(float(self.score), 4),
@@ -342,10 +346,13 @@ class MediaPipeLandmarker:
         try:
             return cls.create_from_options(task_options)
         except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelError("cannot load '%s' as a MediaPipe %s landmarker (%s): use a %s "
-                             'bundle (`jetauto-perception models fetch %s`)'
-                             % (self.model_path, self.task, _one_line(exc),
-                                DEFAULT_MODELS[self.task], DEFAULT_MODELS[self.task])) from None
+            reason = _one_line(exc)
+        if verify_model(self.model_path) is False:
+            reason += '; its sha256 differs from the manifest\'s: the file is damaged'
+        raise ModelError("cannot load '%s' as a MediaPipe %s landmarker (%s): use a %s bundle "
+                         '(`jetauto-perception models fetch --force %s`)'
+                         % (self.model_path, self.task, reason, DEFAULT_MODELS[self.task],
+                            DEFAULT_MODELS[self.task]))
 
     def _landmarker(self, mode: str) -> Any:
         landmarker = self._landmarkers.get(mode)
@@ -479,7 +486,7 @@ def _score(value: Optional[float]) -> float:
 
 def landmarks_box(keypoints: np.ndarray, width: int,
                   height: int) -> Tuple[float, float, float, float]:
-    """The box ``(x1, y1, x2, y2)`` around ``(K, 2+)`` keypoints, clipped to the image."""
+    """Return the box ``(x1, y1, x2, y2)`` around ``(K, 2+)`` keypoints, clipped to the image."""
     if len(keypoints) == 0:
         return (0.0, 0.0, 0.0, 0.0)
     x1, y1 = np.min(keypoints[:, :2], axis=0)

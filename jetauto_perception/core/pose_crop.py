@@ -1,4 +1,5 @@
-"""Top-down pose pre-processing: person box → fixed-aspect crop → normalised model input.
+"""
+Top-down pose pre-processing: person box → fixed-aspect crop → normalised model input.
 
 Geometry (SimpleBaseline's): the box is widened or heightened to the input's aspect ratio
 (3:4 for 256×192), enlarged ×1.25 about its centre, and mapped onto the input so that the box
@@ -78,14 +79,15 @@ def boxes_to_crops(boxes_xyxy: np.ndarray, input_hw: Tuple[int, int],
 
 
 def frame_box(width: int, height: int) -> np.ndarray:
-    """The whole frame as one person box (``use_detections: false``)."""
+    """Return the whole frame as one person box (``use_detections: false``)."""
     return np.array([[0.0, 0.0, float(width), float(height)]], dtype=np.float32)
 
 
 def normalisation_constants(mean: Sequence[float] = IMAGENET_MEAN,
                             std: Sequence[float] = IMAGENET_STD
                             ) -> Tuple[np.ndarray, np.ndarray]:
-    """Per-channel ``scale, offset`` so that ``x * scale + offset == (x / 255 - mean) / std``.
+    """
+    Per-channel ``scale, offset`` so that ``x * scale + offset == (x / 255 - mean) / std``.
 
     ``mean`` and ``std`` are RGB on the 0..1 scale; a std of 0 is refused.
     """
@@ -100,7 +102,8 @@ def normalisation_constants(mean: Sequence[float] = IMAGENET_MEAN,
 def crop_persons(image_bgr: np.ndarray, geometry: CropGeometry,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  out: Optional[np.ndarray] = None) -> np.ndarray:
-    """Warp every crop of ``geometry`` out of ``image_bgr`` into an ``(N, 3, H, W)`` RGB batch.
+    """
+    Warp every crop of ``geometry`` out of ``image_bgr`` into an ``(N, 3, H, W)`` RGB batch.
 
     Bilinear sampling, black outside the image (``cv2.warpAffine``), then
     ``(x / 255 - mean) / std``. ``out`` may be a preallocated float32 array of that shape.

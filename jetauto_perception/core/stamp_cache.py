@@ -105,7 +105,7 @@ class ResultSynchronizer:
         self.last_stamp: Optional[int] = None
 
     def active_streams(self, now: float) -> List[str]:
-        """Result streams heard from within ``active_timeout`` seconds."""
+        """List the result streams heard from within ``active_timeout`` seconds."""
         return sorted(name for name, seen in self.last_seen.items()
                       if now - seen <= self.active_timeout)
 

@@ -161,6 +161,7 @@ def _calibrator_class() -> Any:
             try:
                 batch = next(self._iterator)
             except StopIteration:
+                self.free()
                 return []  # no more data: TensorRT computes the scales
             cuda.memcpy_htod(self._device, np.ascontiguousarray(batch))
             self.batches_done += 1

@@ -1,0 +1,190 @@
+"""MediaPipe face mesh, hands and pose nodes: camera/image_raw -> mediapipe/<task>.
+
+One class, :class:`MediaPipeNode`, serves the three tasks; ``face_mesh_node``, ``hands_node``
+and ``pose_node`` are its console scripts. Output: the keypoint convention
+(docs/keypoint_convention.md) on ``mediapipe/face_mesh``, ``mediapipe/hands``,
+``mediapipe/pose`` with their latched ``.../label_info``.
+
+MediaPipe runs in VIDEO mode (tracking) with the image header's stamp in milliseconds; a frame
+with the same stamp as the previous one runs in IMAGE mode and a stamp that goes backwards (a
+looping bag or file) restarts the tracking (see core.mediapipe_landmarks).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray
+from vision_msgs.msg import LabelInfo
+
+from .base import ImageInferenceNode
+from .base import main_for
+from .conversions import keypoints_to_msg
+from .conversions import label_info_msg
+from ..core.draw import class_color
+from ..core.draw import draw_keypoints
+from ..core.mediapipe_landmarks import DEFAULT_MODELS
+from ..core.mediapipe_landmarks import FACE_EDGE_SETS
+from ..core.mediapipe_landmarks import landmark_edges
+from ..core.mediapipe_landmarks import LandmarkerOptions
+from ..core.mediapipe_landmarks import LandmarkResult
+from ..core.mediapipe_landmarks import MediaPipeLandmarker
+from ..core.mediapipe_landmarks import stamp_to_ms
+from ..core.models import resolve_model
+
+#: Extra results after the keypoints (docs/keypoint_convention.md).
+HANDEDNESS_PREFIX = 'handedness/'
+BLENDSHAPE_PREFIX = 'blendshape/'
+
+# task -> (node name, output topic, instance-count parameter, its default)
+NODE_SPECS = {
+    'face': ('face_mesh_node', 'mediapipe/face_mesh', 'num_faces', 1),
+    'hands': ('hands_node', 'mediapipe/hands', 'num_hands', 2),
+    'pose': ('pose_node', 'mediapipe/pose', 'num_poses', 1),
+}
+
+_CONFIDENCES = (
+    ('min_detection_confidence', 'Minimum score of the detector that finds new instances'),
+    ('min_presence_confidence', 'Minimum landmark-model presence score of an instance'),
+    ('min_tracking_confidence', 'Minimum score to keep tracking an instance from the previous '
+                                'frame instead of detecting again (VIDEO mode)'),
+)
+
+
+class MediaPipeNode(ImageInferenceNode):
+    """A MediaPipe Tasks landmarker on the newest camera frame (subclasses pick the task)."""
+
+    task = ''
+
+    def __init__(self, **kwargs: Any) -> None:
+        name, topic, self.count_parameter, self.count_default = NODE_SPECS[self.task]
+        self.live_parameters = (self.count_parameter, 'output_blendshapes') + tuple(
+            name for name, _ in _CONFIDENCES)
+        self.mask_publisher = None
+        self._pending_options: Optional[LandmarkerOptions] = None
+        super().__init__(name, topic, **kwargs)
+
+    def setup(self) -> None:
+        self.model_path = self.declare(
+            'model_path', DEFAULT_MODELS[self.task],
+            'MediaPipe .task bundle: a path or a name from the models manifest', read_only=True)
+        count = self.declare(self.count_parameter, self.count_default,
+                             'At most this many instances per image', 1, 20)
+        confidences = {name: self.declare(name, 0.5, text, 0.0, 1.0)
+                       for name, text in _CONFIDENCES}
+        self.keypoint_threshold = self.declare(
+            'keypoint_threshold', 0.5,
+            'Keypoints scoring below this are not drawn (the LabelInfo threshold)', 0.0, 1.0)
+        blendshapes = mask = False
+        face_edges = 'contours'
+        if self.task == 'face':
+            blendshapes = self.declare(
+                'output_blendshapes', False,
+                'Add the 52 face blendshape scores as extra results (one more model per face)')
+            face_edges = self.declare('face_edges', 'contours',
+                                      'Face edges in the LabelInfo and drawings',
+                                      choices=FACE_EDGE_SETS, read_only=True)
+        if self.task == 'pose':
+            mask = self.declare(
+                'output_segmentation_mask', False,
+                "Publish the bodies' segmentation mask (mono8) on <topic>/segmentation_mask",
+                read_only=True)
+        self.edges = landmark_edges(self.task, face_edges)
+        options = LandmarkerOptions(
+            max_instances=count, output_face_blendshapes=blendshapes,
+            output_segmentation_masks=mask, **confidences)
+        model = resolve_model(self.model_path)
+        self.landmarker = MediaPipeLandmarker(self.task, model, options)
+        self.timings = self.landmarker.timings
+        if mask:
+            self.mask_publisher = self.create_publisher(
+                Image, NODE_SPECS[self.task][1] + '/segmentation_mask', 1)
+        self.get_logger().info('loaded %s (%s, up to %d, %d keypoints, %d edges)' % (
+            model, self.task, count, len(self.landmarker.names), len(self.edges)))
+
+    def apply_parameter(self, name: str, value: Any) -> Optional[str]:
+        options = self._pending_options or self.landmarker.options
+        field = {self.count_parameter: 'max_instances',
+                 'output_blendshapes': 'output_face_blendshapes'}.get(name, name)
+        try:
+            new = dataclasses.replace(options, **{field: value}).check()
+        except (TypeError, ValueError) as exc:
+            return str(exc)
+        # the worker thread rebuilds the landmarker before its next frame (never mid-frame)
+        self._pending_options = new
+        return None
+
+    def infer(self, image: np.ndarray, header: Header) -> LandmarkResult:
+        pending, self._pending_options = self._pending_options, None
+        if pending is not None:
+            self.landmarker.reconfigure(pending)
+            self.get_logger().info('landmarker options now %s' % pending)
+        return self.landmarker.detect(image, stamp_to_ms(header.stamp.sec, header.stamp.nanosec))
+
+    def to_message(self, result: LandmarkResult, header: Header) -> Detection2DArray:
+        extra: Optional[List[Sequence[Tuple[str, float]]]] = None
+        labels = None
+        if self.task == 'hands':
+            labels = [inst.label for inst in result]
+            extra = [[(HANDEDNESS_PREFIX + inst.label, inst.score)] for inst in result]
+        elif self.task == 'face' and self.landmarker.options.output_face_blendshapes:
+            extra = [[(BLENDSHAPE_PREFIX + name, score)
+                      for name, score in inst.blendshapes.items()] for inst in result]
+        if self.mask_publisher is not None:
+            self.mask_publisher.publish(mask_message(result, header))
+        return keypoints_to_msg(header, result.boxes, result.keypoints, self.landmarker.names,
+                                instance_scores=[inst.score for inst in result],
+                                instance_labels=labels, extra_results=extra)
+
+    def label_info(self, header: Header) -> LabelInfo:
+        return label_info_msg(header, self.landmarker.names, self.edges,
+                              threshold=self.keypoint_threshold)
+
+    def draw(self, image: np.ndarray, result: LandmarkResult) -> np.ndarray:
+        radius = 1 if self.task == 'face' else 3
+        for index, inst in enumerate(result):
+            draw_keypoints(image, inst.keypoints, self.edges, self.keypoint_threshold,
+                           class_color(index), radius=radius)
+        return image
+
+    def destroy_node(self) -> None:
+        super().destroy_node()  # stops the worker first
+        self.landmarker.close()
+
+
+def mask_message(result: LandmarkResult, header: Header) -> Image:
+    """Pack the bodies' segmentation masks (their per-pixel maximum) as a mono8 image."""
+    mask = np.zeros((result.height, result.width), dtype=np.uint8)
+    for inst in result:
+        if inst.segmentation_mask is not None:
+            np.maximum(mask, (inst.segmentation_mask * 255.0 + 0.5).astype(np.uint8), out=mask)
+    msg = Image(header=header, height=result.height, width=result.width, encoding='mono8',
+                is_bigendian=0, step=result.width)
+    msg.data = mask.tobytes()
+    return msg
+
+
+class FaceMeshNode(MediaPipeNode):
+    """478 face landmarks (face mesh + irises) per face on ``mediapipe/face_mesh``."""
+
+    task = 'face'
+
+
+class HandsNode(MediaPipeNode):
+    """21 hand joints and the handedness per hand on ``mediapipe/hands``."""
+
+    task = 'hands'
+
+
+class PoseNode(MediaPipeNode):
+    """33 body landmarks per person on ``mediapipe/pose``."""
+
+    task = 'pose'
+
+
+face_mesh_main = main_for(FaceMeshNode, 'face_mesh_node')
+hands_main = main_for(HandsNode, 'hands_node')
+pose_main = main_for(PoseNode, 'pose_node')

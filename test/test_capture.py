@@ -1,0 +1,275 @@
+"""core.capture: source parsing, files, folders, pacing, errors and reconnection (no ROS)."""
+import os
+import shutil
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from jetauto_perception.core.capture import (
+    Capture, CaptureSettings, csi_pipeline, gstreamer_available, parse_source, SourceSpec,
+    SourceUnavailableError)
+from jetauto_perception.core.errors import SourceError
+
+
+class RecordingLogger:
+    """Collects the capture's log lines (the node passes the ROS logger instead)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def info(self, message):
+        self.lines.append(('info', message))
+
+    def warning(self, message):
+        self.lines.append(('warning', message))
+
+    def text(self, level=None):
+        return '\n'.join(m for lv, m in self.lines if level in (None, lv))
+
+
+@pytest.fixture(scope='module')
+def vtest():
+    return str(shared_path('data', 'video', 'vtest.avi'))
+
+
+@pytest.fixture(scope='module')
+def short_clip(vtest, tmp_path_factory):
+    """The first 10 frames of vtest.avi as an MJPG .avi (10 fps), and the frames themselves."""
+    path = str(tmp_path_factory.mktemp('clip') / 'clip.avi')
+    reader = cv2.VideoCapture(vtest)
+    frames = [reader.read()[1] for _ in range(10)]
+    reader.release()
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 10.0, (width, height))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    decoded = []
+    reader = cv2.VideoCapture(path)
+    while True:
+        ok, frame = reader.read()
+        if not ok:
+            break
+        decoded.append(frame)
+    reader.release()
+    assert len(decoded) == 10
+    return path, decoded
+
+
+def numbered_images(folder, count, size=(48, 64)):
+    os.makedirs(str(folder), exist_ok=True)
+    for i in range(count):
+        image = np.full(size + (3,), 20 * i + 10, np.uint8)
+        cv2.imwrite(str(folder / ('img_%03d.png' % i)), image)
+    return folder
+
+
+# -- parsing -------------------------------------------------------------------------------------
+@pytest.mark.parametrize('text, kind, location, index', [
+    ('0', 'v4l2', '/dev/video0', 0),
+    (2, 'v4l2', '/dev/video2', 2),
+    ('/dev/video1', 'v4l2', '/dev/video1', 1),
+    ('/dev/v4l/by-id/usb-cam-video-index0', 'v4l2', '/dev/v4l/by-id/usb-cam-video-index0', None),
+    ('csi://0', 'csi', 'csi://0', 0),
+    ('csi://1', 'csi', 'csi://1', 1),
+    ('rtsp://192.168.1.5:8554/cam', 'stream', 'rtsp://192.168.1.5:8554/cam', None),
+    ('udp://@:5000', 'stream', 'udp://@:5000', None),
+    ('videotestsrc ! videoconvert ! appsink drop=1', 'gstreamer',
+     'videotestsrc ! videoconvert ! appsink drop=1', None),
+    ('/data/run.mp4', 'file', '/data/run.mp4', None),
+    ('file:///data/run.mp4', 'file', '/data/run.mp4', None),
+    ('/data/frames/', 'images', '/data/frames/', None),
+    ('/data/one.jpg', 'images', '/data/one.jpg', None),
+])
+def test_parse_source(text, kind, location, index):
+    assert parse_source(text) == SourceSpec(kind, location, index)
+
+
+def test_parse_source_existing_folder_without_slash(tmp_path):
+    assert parse_source(str(tmp_path)).kind == 'images'
+
+
+@pytest.mark.parametrize('text, fragment', [
+    ('', 'no source given'),
+    ('csi://front', 'csi://N'),
+    ('videotestsrc ! videoconvert', 'must end in appsink'),
+])
+def test_parse_source_rejects_bad_sources_with_the_fix(text, fragment):
+    with pytest.raises(SourceError, match=fragment):
+        parse_source(text)
+
+
+def test_csi_pipeline_is_argus_to_bgr_appsink():
+    pipeline = csi_pipeline(1, 1280, 720, 30, flip_method=2)
+    assert pipeline.startswith('nvarguscamerasrc sensor-id=1 ')
+    assert 'framerate=(fraction)30/1' in pipeline
+    assert 'nvvidconv flip-method=2' in pipeline
+    assert 'format=(string)BGRx' in pipeline
+    assert pipeline.index('nvarguscamerasrc') < pipeline.index('nvvidconv') \
+        < pipeline.index('BGRx') < pipeline.index('appsink')
+    assert pipeline.rstrip().split(' ! ')[-1].startswith('appsink')
+
+
+def test_bad_settings_are_one_clear_error():
+    with pytest.raises(SourceError, match='fourcc'):
+        Capture('x.avi', CaptureSettings(fourcc='MJPEG'))
+
+
+# -- files and folders ---------------------------------------------------------------------------
+def test_video_file_yields_every_frame_then_ends(vtest):
+    logger = RecordingLogger()
+    capture = Capture(vtest, CaptureSettings(realtime=False), logger)
+    reader = capture.open_reader()
+    assert (reader.width, reader.height, reader.fps) == (768, 576, 10.0)
+    expected = reader.frame_count
+    count = 0
+    last_stamp = 0
+    for frame in capture.frames():
+        assert frame.index == count
+        assert frame.image.shape == (576, 768, 3)
+        assert frame.stamp_ns >= last_stamp
+        last_stamp = frame.stamp_ns
+        count += 1
+    assert expected == 795
+    assert count == 795
+    assert capture.ended
+    assert 'end of' in logger.text('info') and '795 frames' in logger.text('info')
+
+
+def test_video_file_is_paced_at_its_rate(vtest):
+    capture = Capture(vtest, CaptureSettings(realtime=True), RecordingLogger())
+    stamps = [f.stamp_ns for f in capture.frames(max_frames=6)]
+    elapsed = (stamps[-1] - stamps[0]) * 1e-9
+    assert elapsed == pytest.approx(5 / 10.0, rel=0.10)
+
+
+def test_image_folder_in_name_order_at_fps(tmp_path):
+    folder = numbered_images(tmp_path / 'frames', 6)
+    (folder / 'notes.txt').write_text('not an image')
+    capture = Capture(str(folder), CaptureSettings(fps=20.0), RecordingLogger())
+    frames = list(capture.frames())
+    assert [int(f.image[0, 0, 0]) for f in frames] == [20 * i + 10 for i in range(6)]
+    assert capture.ended
+    elapsed = (frames[-1].stamp_ns - frames[0].stamp_ns) * 1e-9
+    assert elapsed == pytest.approx(5 / 20.0, rel=0.10)
+
+
+def test_image_folder_skips_a_file_that_vanished_and_loops(tmp_path):
+    folder = numbered_images(tmp_path / 'frames', 3)
+    logger = RecordingLogger()
+    capture = Capture(str(folder), CaptureSettings(realtime=False, loop=True), logger)
+    frames = capture.frames(max_frames=5)
+    assert int(next(frames).image[0, 0, 0]) == 10
+    os.remove(str(folder / 'img_001.png'))
+    values = [int(f.image[0, 0, 0]) for f in frames]
+    assert values == [50, 10, 50, 10]  # 30 gone: skipped with a warning; the re-list drops it
+    assert 'img_001.png' in logger.text('warning')
+
+
+def test_realtime_off_is_not_paced(tmp_path):
+    folder = numbered_images(tmp_path / 'frames', 5)
+    start = time.monotonic()
+    frames = list(Capture(str(folder), CaptureSettings(fps=2.0, realtime=False)).frames())
+    assert len(frames) == 5
+    assert time.monotonic() - start < 1.0  # at 2 fps, pacing would take 2 s
+
+
+# -- errors and reconnection ---------------------------------------------------------------------
+def test_missing_file_without_retry_is_one_clear_error(tmp_path):
+    missing = str(tmp_path / 'nowhere.avi')
+    logger = RecordingLogger()
+    capture = Capture(missing, CaptureSettings(retry=False), logger)
+    with pytest.raises(SourceUnavailableError) as info:
+        list(capture.frames())
+    message = str(info.value)
+    assert missing in message and 'not found' in message
+    assert '\n' not in message
+    assert logger.lines == []
+
+
+def test_file_opencv_cannot_decode_is_an_error_even_with_retry(tmp_path):
+    bogus = tmp_path / 'bogus.avi'
+    bogus.write_bytes(b'this is not a video at all' * 100)
+    with pytest.raises(SourceError, match='cannot decode'):
+        list(Capture(str(bogus), CaptureSettings(retry=True)).frames())
+
+
+def test_missing_camera_device_names_the_fix():
+    with pytest.raises(SourceUnavailableError, match='/dev/video97 not found.*v4l2-ctl'):
+        list(Capture('/dev/video97', CaptureSettings(retry=False)).frames())
+
+
+def test_csi_without_gstreamer_says_which_opencv_to_use():
+    if gstreamer_available():
+        pytest.skip('this OpenCV has GStreamer: csi:// opens (and fails only without a camera)')
+    with pytest.raises(SourceError, match='GStreamer') as info:
+        list(Capture('csi://0', CaptureSettings(retry=True)).frames())
+    assert not isinstance(info.value, SourceUnavailableError)
+
+
+def test_stop_interrupts_the_retry_wait(tmp_path):
+    capture = Capture(str(tmp_path / 'later.avi'),
+                      CaptureSettings(reconnect_delay=5.0, reconnect_max_delay=5.0),
+                      RecordingLogger())
+    threading.Timer(0.2, capture.stop).start()
+    start = time.monotonic()
+    assert list(capture.frames()) == []
+    assert time.monotonic() - start < 2.0
+
+
+def test_source_that_appears_later_is_opened_with_backoff(short_clip, tmp_path):
+    clip, decoded = short_clip
+    target = str(tmp_path / 'late.avi')
+    logger = RecordingLogger()
+    capture = Capture(target, CaptureSettings(realtime=False, reconnect_delay=0.05,
+                                              reconnect_max_delay=0.2), logger)
+    threading.Timer(0.5, shutil.copy, (clip, target)).start()
+    start = time.monotonic()
+    frames = list(capture.frames(max_frames=3))
+    assert time.monotonic() - start >= 0.45
+    assert len(frames) == 3
+    assert np.array_equal(frames[0].image, decoded[0])
+    retries = [m for lv, m in logger.lines if lv == 'warning']
+    assert len(retries) >= 3 and all('not found' in m and 'retrying in' in m for m in retries)
+    delays = [float(m.rsplit('retrying in ', 1)[1].split()[0]) for m in retries]
+    assert delays[:3] == [0.05, 0.1, 0.2] and max(delays) == 0.2  # doubling, capped
+    assert 'is back' in logger.text('info')
+
+
+def test_file_moved_away_and_back_is_recovered(short_clip, tmp_path):
+    clip, decoded = short_clip
+    path = str(tmp_path / 'copy.avi')
+    aside = str(tmp_path / 'aside.avi')
+    shutil.copy(clip, path)
+    logger = RecordingLogger()
+    capture = Capture(path, CaptureSettings(realtime=False, loop=True, reconnect_delay=0.05,
+                                            reconnect_max_delay=0.1), logger)
+    frames = []
+    for frame in capture.frames(max_frames=25):
+        frames.append(frame)
+        if frame.index == 3:
+            os.rename(path, aside)  # gone: the next open (at the end of this pass) fails
+            threading.Timer(0.4, os.rename, (aside, path)).start()
+    assert len(frames) == 25
+    gap = (frames[10].stamp_ns - frames[9].stamp_ns) * 1e-9
+    assert gap >= 0.3, 'the capture did not wait for the file to come back'
+    for frame in frames:  # frame i of the stream is frame i % 10 of the clip
+        assert np.array_equal(frame.image, decoded[frame.index % 10])
+    assert 'not found' in logger.text('warning') and 'is back' in logger.text('info')
+
+
+def test_gstreamer_pipeline_that_ends_is_restarted():
+    if not gstreamer_available():
+        pytest.skip('OpenCV without GStreamer here (pip wheels have none)')
+    logger = RecordingLogger()
+    capture = Capture('videotestsrc num-buffers=3 ! video/x-raw,width=64,height=48 ! '
+                      'videoconvert ! video/x-raw,format=BGR ! appsink',
+                      CaptureSettings(reconnect_delay=0.05), logger)
+    frames = list(capture.frames(max_frames=7))
+    assert len(frames) == 7 and frames[0].image.shape == (48, 64, 3)
+    assert capture.reconnects >= 2 and 'lost' in logger.text('warning')
