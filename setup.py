@@ -12,6 +12,8 @@ NODES = [
     'face_mesh_node',
     'hands_node',
     'pose_node',
+    'camera_node',
+    'visualizer_node',
 ]
 
 

@@ -99,7 +99,7 @@ def main() -> int:
     decode_rows: List[Tuple[str, float, float]] = []
     with context.active():
         stream = cuda.Stream()
-        letterbox = CudaLetterbox(640, stream=stream)
+        letterbox = CudaLetterbox(640, stream=stream, upload='copy')
         blob_device = cuda.mem_alloc(3 * 640 * 640 * 4)
         staged = letterbox.staging_frame(1080, 1920)
         np.copyto(staged, frame)
@@ -128,13 +128,25 @@ def main() -> int:
                      kernel_only, kernel_only))
         rows.append(('CUDA, page-locked frame: upload + kernel + sync',)
                     + wall_ms(cuda_staged, n))
-        copy_threads = letterbox.copy_threads
-        rows.append(('CUDA, numpy frame: copy to page-locked (%d threads, banded) + upload + '
-                     'kernel + sync' % copy_threads,) + wall_ms(cuda_pageable, n))
-        letterbox.copy_threads = 1
-        rows.append(('CUDA, numpy frame: copy to page-locked (1 thread) + upload + kernel + '
-                     'sync',) + wall_ms(cuda_pageable, n))
-        letterbox.copy_threads = copy_threads
+        rows.append(('CUDA, numpy frame: copy to page-locked + upload + kernel + sync',)
+                    + wall_ms(cuda_pageable, n))
+        mapped = CudaLetterbox(640, stream=stream, upload='mapped')
+        mapped_staged = mapped.staging_frame(1080, 1920)
+        np.copyto(mapped_staged, frame)
+
+        def mapped_from_staged() -> None:
+            mapped.enqueue(mapped_staged, blob_device)
+            stream.synchronize()
+
+        def mapped_from_numpy() -> None:
+            mapped.enqueue(frame, blob_device)
+            stream.synchronize()
+
+        rows.append(('CUDA zero-copy (%s), page-locked frame: kernel reads host memory + sync'
+                     % mapped.upload,) + wall_ms(mapped_from_staged, n))
+        rows.append(('CUDA zero-copy (%s), numpy frame: copy to page-locked + kernel + sync'
+                     % mapped.upload,) + wall_ms(mapped_from_numpy, n))
+        mapped.close()
         rows.append(('CUDA, numpy frame -> host blob (for ONNX Runtime)',)
                     + wall_ms(lambda: letterbox(frame), n))
 
@@ -205,7 +217,7 @@ def _launch_kernel_only(letterbox: CudaLetterbox, blob_device: object,
     dst_h, dst_w = letterbox.input_hw
     grid = ((dst_w + 31) // 32, (dst_h + 7) // 8, 1)
     letterbox._kernel.prepared_async_call(
-        grid, LETTERBOX_BLOCK, letterbox.stream, int(letterbox._frame_device), src_w, src_h,
+        grid, LETTERBOX_BLOCK, letterbox.stream, letterbox._frame_pointer, src_w, src_h,
         src_w * 3, int(blob_device), dst_w, dst_h, t.pad_x, t.pad_y, new_w, new_h,
         src_w / new_w, src_h / new_h, PAD_VALUE / 255.0, 1)
 

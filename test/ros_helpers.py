@@ -1,4 +1,5 @@
 """Helpers for the tests that run real ROS 2 nodes (only imported where ROS 2 is sourced)."""
+import os
 import sys
 import time
 
@@ -19,7 +20,9 @@ def node_command(module, *params):
 
 
 def node_env():
-    return {'PYTHONPATH': str(REPO), 'PYTHONUNBUFFERED': '1'}
+    """Environment additions for a node process: this checkout first on the Python path."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get('PYTHONPATH', '')) if p)
+    return {'PYTHONPATH': path, 'PYTHONUNBUFFERED': '1'}
 
 
 def image_message(image, sec=0, nanosec=0, frame_id='camera'):

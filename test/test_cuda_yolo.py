@@ -97,9 +97,11 @@ def cuda_context() -> Iterator[object]:
 
 
 @needs_cuda
-def test_gpu_letterbox_matches_cpu_within_one_level(cuda_context: object) -> None:
+@pytest.mark.parametrize('upload', ['copy', 'mapped'])
+def test_gpu_letterbox_matches_cpu_within_one_level(cuda_context: object, upload: str) -> None:
     from jetauto_perception.core.cuda_yolo import CudaLetterbox, letterbox_blob_composed
-    letterbox = CudaLetterbox(640)
+    letterbox = CudaLetterbox(640, upload=upload)
+    assert letterbox.upload == upload
     for name, frame in shared_frames() + noise_frames():
         expected, expected_transform = letterbox_blob(frame, 640)
         blob, transform = letterbox(frame)
@@ -109,6 +111,10 @@ def test_gpu_letterbox_matches_cpu_within_one_level(cuda_context: object) -> Non
         # and it is the composed float arithmetic, up to rounding (fused multiply-adds)
         composed, _ = letterbox_blob_composed(frame, 640)
         assert np.abs(blob - composed).max() <= 1e-4, name
+    # a frame written into the page-locked staging buffer is used where it is
+    staged = letterbox.staging_frame(*frame.shape[:2])
+    np.copyto(staged, frame)
+    assert np.abs(letterbox(staged)[0] - expected).max() <= ONE_LEVEL
     letterbox.close()
 
 
@@ -141,6 +147,12 @@ def test_gpu_letterbox_non_square_input_rgb_and_staging(cuda_context: object) ->
         letterbox(np.zeros((0, 10, 3), np.uint8))
     letterbox.close()
     rgb.close()
+    with pytest.raises(ValueError, match='upload must be'):
+        CudaLetterbox(640, upload='dma')
+    # auto maps host memory on an integrated GPU (Jetson) and uploads on a discrete one
+    import pycuda.driver as cuda
+    integrated = cuda.Context.get_device().get_attribute(cuda.device_attribute.INTEGRATED)
+    assert CudaLetterbox(640).upload == ('mapped' if integrated else 'copy')
 
 
 @pytest.fixture(scope='module')
@@ -210,7 +222,21 @@ def test_gpu_preprocessing_detector_matches_cpu_detector(cuda_context: object,
     assert isinstance(gpu, CudaYoloV5Detector) and not gpu.device_resident
     for name, frame in shared_frames()[:4]:
         want, got = cpu.detect(frame), gpu.detect(frame)
-        assert len(want) > 0 and len(got) == len(want), name
-        np.testing.assert_array_equal(got.class_ids, want.class_ids)
-        np.testing.assert_allclose(got.boxes, want.boxes, atol=2.0)
-        np.testing.assert_allclose(got.scores, want.scores, atol=0.02)
+        assert len(want) > 0, name
+        # inputs differ by < 1/255: every confident box has its twin (same class, IoU > 0.95)
+        for first, second in ((want, got), (got, want)):
+            confident = first.select(first.scores > 0.3)
+            for box, cls, score in zip(confident.boxes, confident.class_ids, confident.scores):
+                same = second.class_ids == cls
+                assert same.any(), name
+                best = int(np.argmax(np.where(same, _iou(box, second.boxes), -1.0)))
+                assert _iou(box, second.boxes)[best] > 0.95, name
+                assert abs(second.scores[best] - score) < 0.02, name
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    top_left = np.maximum(box[:2], boxes[:, :2])
+    bottom_right = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.clip(bottom_right - top_left, 0, None).prod(axis=1)
+    areas = (boxes[:, 2:] - boxes[:, :2]).prod(axis=1)
+    return inter / ((box[2:] - box[:2]).prod() + areas - inter)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from test_keypoints_decode import reference_warp
 
 from conftest import shared_path
 from jetauto_perception.core.coco_keypoints import flip_permutation
@@ -56,7 +57,7 @@ def gpu_decode(gpu, heatmaps, to_source, method, flipped=None):
     mirror = cuda.to_device(np.ascontiguousarray(flipped, np.float32)) if flipped is not None \
         else None
     perm = cuda.to_device(PERM[:k].astype(np.int32) if k == 17 else np.arange(k, dtype=np.int32))
-    affine = cuda.to_device(np.ascontiguousarray(to_source.reshape(n, 6), dtype=np.float32))
+    affine = cuda.to_device(np.ascontiguousarray(to_source.reshape(n, 6), dtype=np.float64))
     out = cuda.mem_alloc(n * k * 3 * 4)
     stream = cuda.Stream()
     kernels.decode(maps, mirror, perm, affine, out, n, k, (h, w), 4.0, method, stream=stream)
@@ -156,48 +157,70 @@ def test_decode_real_heatmaps(gpu, real_batch, method, flip):
                          decode_heatmaps(merged, affine, 4.0, method))
 
 
-def gpu_crop(gpu, image, to_source, input_hw=(256, 192)):
+def gpu_crop(gpu, image, to_source, input_hw=(256, 192), fixed_point=None):
     kernels, cuda = gpu
     n = to_source.shape[0]
     scale, offset = normalisation_constants()
     frame = cuda.to_device(np.ascontiguousarray(image))
-    affine = cuda.to_device(np.ascontiguousarray(to_source.reshape(n, 6), dtype=np.float32))
+    affine = cuda.to_device(np.ascontiguousarray(to_source.reshape(n, 6), dtype=np.float64))
     out = cuda.mem_alloc(n * 3 * input_hw[0] * input_hw[1] * 4)
     stream = cuda.Stream()
     kernels.crop(frame, image.shape[:2], image.shape[1] * 3, affine, n, out, input_hw, scale,
-                 offset, stream)
+                 offset, stream, fixed_point)
     result = np.empty((n, 3) + tuple(input_hw), np.float32)
     cuda.memcpy_dtoh_async(result, out, stream)
     stream.synchronize()
     return result
 
 
-def test_crop_equals_cv2_warp_affine_within_one_grey_level(gpu):
+def crop_cases():
+    """(image, crop geometry) of every coco_kpts person plus two awkward boxes per image."""
     folder = shared_path('data', 'coco_kpts')
     coco = load_coco_keypoints(str(folder / 'test_coco.json'))
-    scale, offset = normalisation_constants()
-    worst = 0.0
     for image_id, name in sorted(coco.images.items()):
-        image = read_image(str(folder / name))
         boxes = [p.bbox_xyxy for p in coco.people[image_id]]
-        # Also a box hanging over the corner and a tiny one: black borders, strong upscaling.
+        # A box hanging over the corner and a tiny one: black borders, strong upscaling.
         boxes += [(-50.0, -80.0, 120.0, 200.0), (300.0, 200.0, 306.0, 209.0)]
-        geometry = boxes_to_crops(np.array(boxes), (256, 192))
-        batch = gpu_crop(gpu, image, geometry.to_source)
-        for index in range(len(geometry)):
-            reference = warp_crop(image, geometry.to_source[index], (256, 192))  # uint8 BGR
-            levels = (batch[index] - offset[:, None, None]) / scale[:, None, None]  # RGB 0..255
-            diff = np.abs(levels - reference[:, :, ::-1].transpose(2, 0, 1).astype(np.float32))
-            worst = max(worst, float(diff.max()))
+        yield read_image(str(folder / name)), boxes_to_crops(np.array(boxes), (256, 192))
+
+
+def worst_difference(batch, references):
+    """Largest |CUDA - reference| in grey levels (references: BGR HWC crops, 0..255)."""
+    scale, offset = normalisation_constants()
+    levels = (batch - offset[:, None, None]) / scale[:, None, None]  # RGB planes, 0..255
+    return max(float(np.abs(levels[i] - ref[:, :, ::-1].transpose(2, 0, 1)).max())
+               for i, ref in enumerate(references))
+
+
+def test_crop_equals_cv2_warp_affine_within_one_grey_level(gpu):
+    worst = 0.0
+    for image, geometry in crop_cases():
+        batch = gpu_crop(gpu, image, geometry.to_source)  # sampling follows this cv2
+        references = [warp_crop(image, m, (256, 192)).astype(np.float64)
+                      for m in geometry.to_source]
+        worst = max(worst, worst_difference(batch, references))
     assert worst <= 1.0, 'CUDA crop differs from cv2.warpAffine by %.3f grey levels (cv2 %s)' % (
         worst, cv2.__version__)
+
+
+@pytest.mark.parametrize('fixed_point', [True, False], ids=['opencv4', 'opencv5'])
+def test_crop_sampling_modes_equal_their_model(gpu, fixed_point):
+    """Both samplings, whichever OpenCV is here (the model is checked against cv2 on CPU)."""
+    worst = 0.0
+    for image, geometry in crop_cases():
+        batch = gpu_crop(gpu, image, geometry.to_source, fixed_point=fixed_point)
+        references = [reference_warp(image, m, (256, 192), fixed_point)
+                      for m in geometry.to_source]
+        worst = max(worst, worst_difference(batch, references))
+    assert worst <= 0.01, 'CUDA crop differs from its model by %.4f grey levels' % worst
 
 
 def test_crop_of_mirrored_matrices_is_the_mirrored_crop(gpu):
     image = read_image(str(shared_path('data', 'coco_kpts', '000000000785.jpg')))
     geometry = boxes_to_crops(np.array([[280.79, 44.73, 499.49, 391.41]]), (256, 192))
-    plain = gpu_crop(gpu, image, geometry.to_source)
-    mirrored = gpu_crop(gpu, image, geometry.flipped_to_source())
+    # Exact sampling: OpenCV 4's 1/32-px rounding may put mirrored samples 1/32 px apart.
+    plain = gpu_crop(gpu, image, geometry.to_source, fixed_point=False)
+    mirrored = gpu_crop(gpu, image, geometry.flipped_to_source(), fixed_point=False)
     np.testing.assert_allclose(mirrored, plain[..., ::-1], atol=1e-3)
 
 

@@ -17,6 +17,8 @@ from jetauto_perception.core.pose_crop import boxes_to_crops
 from jetauto_perception.core.pose_crop import crop_persons
 from jetauto_perception.core.pose_crop import frame_box
 from jetauto_perception.core.pose_crop import normalisation_constants
+from jetauto_perception.core.pose_crop import opencv_warp_is_fixed_point
+from jetauto_perception.core.pose_crop import warp_crop
 
 
 def gaussian_heatmaps(centres: np.ndarray, shape=(64, 48), sigma: float = 2.0,
@@ -161,3 +163,53 @@ def test_crop_persons_warps_and_normalises_rgb():
     np.testing.assert_allclose(batch[0], expected, atol=1e-5)
     with pytest.raises(ValueError, match='std'):
         normalisation_constants(std=(0.2, 0.0, 0.2))
+
+
+def reference_warp(image: np.ndarray, to_source: np.ndarray, out_hw,
+                   fixed_point: bool) -> np.ndarray:
+    """
+    Bilinear ``warpAffine`` (WARP_INVERSE_MAP, black border) in float64 numpy, not rounded.
+
+    ``fixed_point``: sample positions as OpenCV 4's fixed-point code makes them (row and column
+    terms rounded to 1/1024 px, a half step added, cut to 1/32 px); else exact (OpenCV 5).
+    """
+    h, w = image.shape[:2]
+    m = np.asarray(to_source, dtype=np.float64)
+    ys, xs = np.mgrid[0:out_hw[0], 0:out_hw[1]]
+    if fixed_point:
+        fx = (np.rint((m[0, 1] * ys + m[0, 2]) * 1024).astype(np.int64) + 16
+              + np.rint(m[0, 0] * xs * 1024).astype(np.int64)) >> 5
+        fy = (np.rint((m[1, 1] * ys + m[1, 2]) * 1024).astype(np.int64) + 16
+              + np.rint(m[1, 0] * xs * 1024).astype(np.int64)) >> 5
+        x0, y0 = fx >> 5, fy >> 5
+        ax, ay = (fx & 31) / 32.0, (fy & 31) / 32.0
+    else:
+        sx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
+        sy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
+        x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
+        ax, ay = sx - x0, sy - y0
+    ax, ay = ax[..., None], ay[..., None]
+
+    def pixel(yy, xx):
+        inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+        return image[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)] * inside[..., None]
+
+    top = pixel(y0, x0) * (1 - ax) + pixel(y0, x0 + 1) * ax
+    bottom = pixel(y0 + 1, x0) * (1 - ax) + pixel(y0 + 1, x0 + 1) * ax
+    return top * (1 - ay) + bottom * ay
+
+
+def test_reference_warp_matches_this_opencv():
+    """The model of cv2's sampling (both kinds) the CUDA crop is also checked against."""
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 256, (90, 70, 3), dtype=np.uint8)
+    image[::7] = 255  # sharp edges, where a 1/32 px difference shows
+    for _ in range(6):
+        scale = rng.uniform(0.2, 3.0)
+        to_source = np.array([[scale, 0.0, rng.uniform(-30, 60)],
+                              [0.0, scale, rng.uniform(-30, 80)]])
+        reference = warp_crop(image, to_source, (64, 48)).astype(np.float64)
+        ours = reference_warp(image, to_source, (64, 48), opencv_warp_is_fixed_point())
+        assert np.abs(ours - reference).max() <= 0.51  # cv2 rounds to uint8 (float32 weights)
+        other = reference_warp(image, to_source, (64, 48), not opencv_warp_is_fixed_point())
+        assert np.abs(other - reference).max() > 1.0  # the two kinds do differ on edges

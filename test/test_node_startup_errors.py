@@ -1,4 +1,5 @@
 """A node that cannot start says why in one line and exits 1 (no traceback)."""
+import os
 import subprocess
 
 from conftest import require_ros
@@ -6,7 +7,6 @@ from conftest import require_ros
 require_ros()
 
 from ros_helpers import node_command, node_env  # noqa: E402
-import os  # noqa: E402,I100
 
 
 def run_node(*params):

@@ -108,9 +108,10 @@ def run(args: argparse.Namespace) -> int:
             progress.update()
     progress.close()
     means = stats.means()
-    print('landmarks (%s): %d frames, %d instances; mean pre %.1f ms, infer %.1f ms, post %.1f '
-          'ms%s' % (args.task, stats.count, instances, means.get('pre', 0),
-                    means.get('infer', 0), means.get('post', 0),
-                    ('; annotated images in ' + save_dir) if save_dir else ''),
+    mode = ('VIDEO mode, stamps every %.1f ms' % frame_ms) if frame_ms else 'IMAGE mode'
+    print('landmarks (%s): %d frames, %d instances, %s; mean pre %.1f ms, infer %.1f ms, post '
+          '%.1f ms%s' % (args.task, stats.count, instances, mode, means.get('pre', 0),
+                         means.get('infer', 0), means.get('post', 0),
+                         ('; annotated images in ' + save_dir) if save_dir else ''),
           file=sys.stderr)
     return 0

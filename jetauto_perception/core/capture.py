@@ -293,9 +293,9 @@ def open_source(spec: SourceSpec, settings: CaptureSettings, logger: Any) -> Fra
         return _open_v4l2(spec, settings, logger)
     if kind in ('csi', 'gstreamer'):
         if not gstreamer_available():
-            raise SourceError('%s needs OpenCV built with GStreamer, and this one has none (pip"s'
-                              ' opencv-python never has it): use the system OpenCV (JetPack, or '
-                              'apt python3-opencv) for csi:// sources and pipelines'
+            raise SourceError('%s needs OpenCV built with GStreamer, and this one has none (the '
+                              'opencv-python wheels never have it): use the system OpenCV '
+                              '(JetPack, or apt python3-opencv) for csi:// and pipelines'
                               % spec.describe())
         pipeline = spec.location
         if kind == 'csi':

@@ -3,8 +3,10 @@ CUDA kernels (pycuda) for the keypoint pipeline: crop + normalise, and the heatm
 
 - ``crop_normalise``: one thread per output pixel and crop; bilinear sampling of a BGR uint8
   frame at ``to_source · (x, y, 1)`` (black outside, as ``cv2.warpAffine`` with
-  ``BORDER_CONSTANT``), then ``(v / 255 - mean) / std`` into RGB planes of an ``(N, 3, H, W)``
-  float32 device buffer: the engine's own input buffer when the engine runs on the GPU.
+  ``BORDER_CONSTANT``; sample positions rounded to 1/32 px as OpenCV 4 does, or exact as
+  OpenCV 5 does, following the installed OpenCV), then ``(v / 255 - mean) / std`` into the
+  RGB planes of an ``(N, 3, H, W)`` float32 device buffer: the engine's own input buffer when
+  the engine runs on the GPU.
 - ``decode_heatmaps``: one block per heatmap. The heatmap (optionally averaged with its
   mirrored flip-test twin) is loaded once into shared memory while each thread tracks its own
   maximum; a warp-shuffle + shared-memory reduction finds the first maximum (``np.argmax``'s
@@ -30,6 +32,7 @@ from .heatmap_decode import DARK_SIGMA
 from .heatmap_decode import DECODE_METHODS
 from .pose_crop import CropGeometry
 from .pose_crop import normalisation_constants
+from .pose_crop import opencv_warp_is_fixed_point
 from .timing import StageTimes
 
 DECODE_THREADS = 256
@@ -52,9 +55,10 @@ __device__ __forceinline__ float sample_channel(const unsigned char* image, int 
 
 extern "C" __global__ void crop_normalise(
     const unsigned char* __restrict__ image, int height, int width, int pitch,
-    const float* __restrict__ to_source,  /* (count, 6) input px -> source px */
+    const double* __restrict__ to_source,  /* (count, 6) input px -> source px */
     float* __restrict__ out, int out_height, int out_width,
-    float scale_r, float scale_g, float scale_b, float offset_r, float offset_g, float offset_b)
+    float scale_r, float scale_g, float scale_b, float offset_r, float offset_g, float offset_b,
+    int fixed_point)
 {
     const int plane = out_height * out_width;
     const int pixel = blockIdx.x * blockDim.x + threadIdx.x;
@@ -62,15 +66,34 @@ extern "C" __global__ void crop_normalise(
     const int item = blockIdx.y;
     const int x = pixel %% out_width;
     const int y = pixel / out_width;
-    const float* m = to_source + 6 * item;
-    const float sx = m[0] * x + m[1] * y + m[2];
-    const float sy = m[3] * x + m[4] * y + m[5];
-    const float fx0 = floorf(sx);
-    const float fy0 = floorf(sy);
-    const float ax = sx - fx0;
-    const float ay = sy - fy0;
-    const int x0 = (int)fx0;
-    const int y0 = (int)fy0;
+    const double* m = to_source + 6 * item;
+    int x0, y0;
+    float ax, ay;
+    if (fixed_point) {
+        /* OpenCV 4's warpAffine: the row term and the column term are each rounded to 1/1024 px
+           (AB_BITS 10), summed with a half step, and cut to 1/32 px (INTER_BITS 5). Same double
+           operations, no FMA contraction, round-half-even like cvRound. */
+        const int row_x = __double2int_rn(__dadd_rn(__dmul_rn(m[1], (double)y), m[2]) * 1024.0)
+                          + 16;
+        const int row_y = __double2int_rn(__dadd_rn(__dmul_rn(m[4], (double)y), m[5]) * 1024.0)
+                          + 16;
+        const int fx = (row_x + __double2int_rn(__dmul_rn(m[0], (double)x) * 1024.0)) >> 5;
+        const int fy = (row_y + __double2int_rn(__dmul_rn(m[3], (double)x) * 1024.0)) >> 5;
+        x0 = fx >> 5;
+        y0 = fy >> 5;
+        ax = (fx & 31) * (1.0f / 32.0f);
+        ay = (fy & 31) * (1.0f / 32.0f);
+    } else {
+        /* OpenCV 5 samples at the exact position. */
+        const double sx = m[0] * x + m[1] * y + m[2];
+        const double sy = m[3] * x + m[4] * y + m[5];
+        const double fx0 = floor(sx);
+        const double fy0 = floor(sy);
+        ax = (float)(sx - fx0);
+        ay = (float)(sy - fy0);
+        x0 = (int)fx0;
+        y0 = (int)fy0;
+    }
     float value[3];
     for (int c = 0; c < 3; ++c) {
         const float top = sample_channel(image, height, width, pitch, x0, y0, c) * (1.0f - ax)
@@ -101,7 +124,7 @@ extern "C" __global__ void decode_heatmaps(
     const float* __restrict__ heatmaps,   /* (N, K, H, W) */
     const float* __restrict__ flipped,    /* (N, K, H, W) of the mirrored crops, or NULL */
     const int* __restrict__ flip_perm,    /* (K) */
-    const float* __restrict__ to_source,  /* (N, 6) input px -> source px */
+    const double* __restrict__ to_source, /* (N, 6) input px -> source px */
     float* __restrict__ out,              /* (N, K, 3) */
     int num_keypoints, int height, int width, float stride,
     int method, float sigma, int radius, float eps)
@@ -142,7 +165,7 @@ extern "C" __global__ void decode_heatmaps(
     const int warp = threadIdx.x >> 5;
     if (lane == 0) { warp_value[warp] = best; warp_index[warp] = best_index; }
     if (method == 1 && threadIdx.x <= 2 * radius) {
-        const float t = (float)(threadIdx.x - radius);
+        const float t = (float)((int)threadIdx.x - radius);  /* threadIdx.x is unsigned */
         taps[threadIdx.x] = expf(-t * t / (2.0f * sigma * sigma));
     }
     __syncthreads();
@@ -212,12 +235,12 @@ extern "C" __global__ void decode_heatmaps(
             oy = fmin(fmax(-(dxx * dy - dxy * dx) / det, -DARK_MAX_STEP), DARK_MAX_STEP);
         }
     }
-    const float* m = to_source + 6 * item;
-    const float xin = (float)((px + ox) * stride);
-    const float yin = (float)((py + oy) * stride);
+    const double* m = to_source + 6 * item;
+    const double xin = (px + ox) * stride;
+    const double yin = (py + oy) * stride;
     float* dst = out + (size_t)map * 3;
-    dst[0] = m[0] * xin + m[1] * yin + m[2];
-    dst[1] = m[3] * xin + m[4] * yin + m[5];
+    dst[0] = (float)(m[0] * xin + m[1] * yin + m[2]);
+    dst[1] = (float)(m[3] * xin + m[4] * yin + m[5]);
     dst[2] = peak;
 }
 """
@@ -270,14 +293,21 @@ class CudaPoseKernels:
     def __init__(self, device_id: int = 0) -> None:
         module = compile_module(kernel_source(), device_id)
         self._crop = module.get_function('crop_normalise')
-        self._crop.prepare('PiiiPPiiffffff')
+        self._crop.prepare('PiiiPPiiffffffi')
         self._decode = module.get_function('decode_heatmaps')
         self._decode.prepare('PPPPPiiififif')
 
     def crop(self, image: Any, image_hw: Tuple[int, int], pitch: int, to_source: Any, count: int,
              out: Any, input_hw: Tuple[int, int], scale: np.ndarray, offset: np.ndarray,
-             stream: Any = None) -> None:
-        """Warp ``count`` crops (``to_source``: ``(count, 6)`` float32) into ``out``."""
+             stream: Any = None, fixed_point: Optional[bool] = None) -> None:
+        """
+        Warp ``count`` crops (``to_source``: ``(count, 6)`` float64) into ``out``.
+
+        ``fixed_point`` picks OpenCV 4's 1/32-px sample positions or OpenCV 5's exact ones;
+        None follows the installed OpenCV, so the CPU and CUDA crops agree.
+        """
+        if fixed_point is None:
+            fixed_point = opencv_warp_is_fixed_point()
         if count == 0:
             return
         plane = int(input_hw[0]) * int(input_hw[1])
@@ -286,7 +316,7 @@ class CudaPoseKernels:
             grid, (CROP_THREADS, 1, 1), stream, image, int(image_hw[0]), int(image_hw[1]),
             int(pitch), to_source, out, int(input_hw[0]), int(input_hw[1]),
             float(scale[0]), float(scale[1]), float(scale[2]),
-            float(offset[0]), float(offset[1]), float(offset[2]))
+            float(offset[0]), float(offset[1]), float(offset[2]), int(bool(fixed_point)))
 
     def decode(self, heatmaps: Any, flipped: Any, flip_perm: Any, to_source: Any, out: Any,
                count: int, num_keypoints: int, heatmap_hw: Tuple[int, int], stride: float,
@@ -295,6 +325,7 @@ class CudaPoseKernels:
         """
         Decode ``count × num_keypoints`` heatmaps into ``out`` ``(count, K, 3)`` float32.
 
+        ``to_source`` is ``(count, 6)`` float64 (input px -> source px).
         ``flipped`` (device address or 0) holds the mirrored crops' heatmaps for the flip test.
         """
         if method not in DECODE_METHODS:
@@ -339,7 +370,7 @@ class CudaPoseRunner:
             self.stream = estimator.engine.stream if self.device_engine else cuda.Stream()
             self.flip_perm = cuda.to_device(np.asarray(estimator.flip_perm, dtype=np.int32))
         self.image = DeviceArray(np.uint8)
-        self.matrices = DeviceArray(np.float32)
+        self.matrices = DeviceArray(np.float64)
         self.crops = DeviceArray(np.float32)
         self.heatmaps = DeviceArray(np.float32)
         self.keypoints = DeviceArray(np.float32)
@@ -365,7 +396,7 @@ class CudaPoseRunner:
         matrices = geometry.to_source
         if self.estimator.config.flip_test:
             matrices = np.concatenate([matrices, geometry.flipped_to_source()])
-        matrices = np.ascontiguousarray(matrices.reshape(-1, 6), dtype=np.float32)
+        matrices = np.ascontiguousarray(matrices.reshape(-1, 6), dtype=np.float64)
         self.matrices.ensure(matrices.size, with_host=True)
         host = self.matrices.host[:matrices.size]  # type: ignore[index]
         host[:] = matrices.reshape(-1)
@@ -375,7 +406,7 @@ class CudaPoseRunner:
     def _crop(self, image_bgr: np.ndarray, first: int, count: int, out: Any) -> None:
         estimator = self.estimator
         self.kernels.crop(self.image.device, image_bgr.shape[:2], image_bgr.shape[1] * 3,
-                          int(self.matrices.device) + first * 24, count, out,
+                          int(self.matrices.device) + first * 6 * 8, count, out,
                           estimator.input_hw, self.scale, self.offset, self.stream)
 
     def _infer(self, count: int, geometry: CropGeometry, image_bgr: np.ndarray) -> int:

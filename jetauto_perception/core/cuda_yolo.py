@@ -24,10 +24,7 @@ Pick it with :func:`create_yolov5_detector` (``device`` = ``auto``, ``cpu`` or `
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 import logging
-import os
-import threading
 from typing import Any, Optional, Sequence, Set, Tuple
 
 import cv2
@@ -72,13 +69,15 @@ __global__ void letterbox_u8c3_to_f32chw(
     fx -= sx;
     if (sx < 0) { sx = 0; fx = 0.f; }
     if (sx >= src_w - 1) { sx = src_w - 1; fx = 0.f; }
-    const int sx1 = min(sx + 1, src_w - 1);
+    // A tap of weight 0 re-reads the first pixel: with the frame in mapped host memory, exact
+    // ratios (1920 -> 640) then fetch only the rows and columns they use.
+    const int sx1 = fx > 0.f ? min(sx + 1, src_w - 1) : sx;
     float fy = (ry + 0.5f) * src_per_dst_y - 0.5f;
     int sy = (int)floorf(fy);
     fy -= sy;
     if (sy < 0) { sy = 0; fy = 0.f; }
     if (sy >= src_h - 1) { sy = src_h - 1; fy = 0.f; }
-    const int sy1 = min(sy + 1, src_h - 1);
+    const int sy1 = fy > 0.f ? min(sy + 1, src_h - 1) : sy;
     const unsigned char* row0 = src + (size_t)sy * src_pitch;
     const unsigned char* row1 = src + (size_t)sy1 * src_pitch;
     const int c0 = sx * 3;
@@ -161,23 +160,7 @@ LETTERBOX_BLOCK = (32, 8, 1)
 DECODE_BLOCK = (256, 1, 1)
 RECORD_WORDS = 8
 RECORD_BYTES = RECORD_WORDS * 4
-#: From this size on, a frame is copied into page-locked memory in row bands on a few threads,
-#: each band's upload queued as soon as it is copied: one thread's memcpy of a 1080p frame takes
-#: several times longer than its upload.
-PARALLEL_COPY_BYTES = 1 << 20
-DEFAULT_COPY_THREADS = max(1, min(4, os.cpu_count() or 1))
-
-_POOL_LOCK = threading.Lock()
-_COPY_POOL: Optional[ThreadPoolExecutor] = None
-
-
-def _copy_pool() -> ThreadPoolExecutor:
-    global _COPY_POOL
-    with _POOL_LOCK:
-        if _COPY_POOL is None:
-            _COPY_POOL = ThreadPoolExecutor(max_workers=DEFAULT_COPY_THREADS,
-                                            thread_name_prefix='jetauto-frame-copy')
-        return _COPY_POOL
+UPLOAD_MODES = ('auto', 'copy', 'mapped')
 
 
 def _cuda() -> Any:
@@ -258,42 +241,71 @@ class CudaLetterbox:
     """GPU letterbox: uint8 BGR (or RGB) frame -> ``(1, 3, H, W)`` float32 RGB /255 blob.
 
     :meth:`enqueue` is asynchronous on :attr:`stream` and writes into any device buffer (an
-    engine's input); calling the object returns a host blob (one synchronisation). Frames are
-    uploaded from a page-locked staging buffer; a frame written directly into
-    :meth:`staging_frame` (e.g. ``capture.read(image=frame)``) skips the host copy.
+    engine's input); calling the object returns a host blob (one synchronisation). Frames go
+    through a page-locked staging buffer; a frame written directly into :meth:`staging_frame`
+    (e.g. ``capture.read(image=frame)``) skips the host copy. ``upload``:
+
+    * ``copy`` -- one asynchronous upload of the frame, then the kernel (discrete GPUs);
+    * ``mapped`` -- no upload: the staging buffer is mapped into the GPU's address space and the
+      kernel reads the pixels it needs from it (zero-copy; on a Jetson, where CPU and GPU share
+      the memory, this is the cheapest path);
+    * ``auto`` -- ``mapped`` on an integrated GPU (Jetson), ``copy`` on a discrete one.
+
     Use it with the :class:`CudaContext` of ``device_id`` active (``with ctx.active():``).
     """
 
     def __init__(self, input_size: SizeLike = 640, device_id: int = 0, stream: Any = None,
-                 rgb_input: bool = False, copy_threads: int = DEFAULT_COPY_THREADS) -> None:
+                 rgb_input: bool = False, upload: str = 'auto') -> None:
         cuda = _cuda()
+        if upload not in UPLOAD_MODES:
+            raise ValueError("upload must be one of %s, not '%s'"
+                             % (', '.join(UPLOAD_MODES), upload))
         self.input_hw = as_hw(input_size)
         self.device_id = device_id
         self.rgb_input = rgb_input
-        #: threads that copy a large frame into page-locked memory (1 = the calling thread)
-        self.copy_threads = max(1, int(copy_threads))
+        if upload == 'auto':
+            integrated = cuda.Context.get_device().get_attribute(
+                cuda.device_attribute.INTEGRATED)
+            upload = 'mapped' if integrated else 'copy'
+        self.upload = upload
         self.stream = stream if stream is not None else cuda.Stream()
         module = compile_module(KERNEL_SOURCE, device_id)
         self._kernel = module.get_function('letterbox_u8c3_to_f32chw')
         self._kernel.prepare('PiiiPiiiiiifffi')
         self._staging: Optional[np.ndarray] = None
-        self._frame_device: Any = None
+        self._frame_device: Any = None  # an allocation (copy) or None (mapped)
+        self._frame_pointer = 0
         self._frame_capacity = 0
         self._blob_device: Any = None
         self._blob_host: Optional[np.ndarray] = None
 
     # -- buffers -------------------------------------------------------------------------------
     def _reserve_frame(self, nbytes: int) -> None:
-        if nbytes > self._frame_capacity:
-            cuda = _cuda()
-            if self._frame_device is not None:
-                self._frame_device.free()
-            self._staging = cuda.pagelocked_empty(nbytes, np.uint8)
-            self._frame_device = cuda.mem_alloc(nbytes)
-            self._frame_capacity = nbytes
+        if nbytes <= self._frame_capacity:
+            return
+        cuda = _cuda()
+        if self._frame_device is not None:
+            self._frame_device.free()
+            self._frame_device = None
+        if self.upload == 'mapped':
+            try:
+                mapped: Any = cuda.pagelocked_empty(
+                    nbytes, np.uint8, mem_flags=cuda.host_alloc_flags.DEVICEMAP)
+                self._frame_pointer = int(mapped.base.get_device_pointer())
+                self._staging = mapped
+                self._frame_capacity = nbytes
+                return
+            except cuda.Error as exc:  # a context made without host mapping
+                LOG.warning('cannot map page-locked memory into the GPU (%s): uploading '
+                            'frames instead', exc)
+                self.upload = 'copy'
+        self._staging = cuda.pagelocked_empty(nbytes, np.uint8)
+        self._frame_device = cuda.mem_alloc(nbytes)
+        self._frame_pointer = int(self._frame_device)
+        self._frame_capacity = nbytes
 
     def staging_frame(self, height: int, width: int) -> np.ndarray:
-        """A page-locked ``(height, width, 3)`` uint8 array; frames written here upload directly.
+        """A page-locked ``(height, width, 3)`` uint8 array; frames written here skip a copy.
 
         The array is reused (and replaced when a larger frame comes): fill it, then call
         :meth:`enqueue` or the object with it before asking for the next one.
@@ -310,22 +322,22 @@ class CudaLetterbox:
 
     # -- work ----------------------------------------------------------------------------------
     def enqueue(self, image: np.ndarray, dst: Any) -> LetterboxTransform:
-        """Upload ``image`` and letterbox it into device buffer ``dst`` (3*H*W float32), async.
+        """Letterbox ``image`` into device buffer ``dst`` (3*H*W float32), asynchronously.
 
-        Returns the transform that maps boxes back to ``image`` pixels. The upload's staging
-        buffer is reused by the next call, so synchronise :attr:`stream` before then (one
-        synchronisation per frame does it).
+        Returns the transform that maps boxes back to ``image`` pixels. The staging buffer is
+        reused by the next call (and read by the kernel in ``mapped`` mode), so synchronise
+        :attr:`stream` before then (one synchronisation per frame does it).
         """
         _check_frame(image)
         cuda = _cuda()
         src_h, src_w = int(image.shape[0]), int(image.shape[1])
         transform = letterbox_transform((src_h, src_w), self.input_hw)
         nbytes = src_h * src_w * 3
-        if self._is_staged(image):
-            assert self._staging is not None
+        if not self._is_staged(image):
+            np.copyto(self.staging_frame(src_h, src_w), image)
+        assert self._staging is not None
+        if self.upload == 'copy':
             cuda.memcpy_htod_async(self._frame_device, self._staging[:nbytes], self.stream)
-        else:
-            self._upload(image)
         new_w = int(round(src_w * transform.scale_x))
         new_h = int(round(src_h * transform.scale_y))
         dst_h, dst_w = self.input_hw
@@ -333,35 +345,11 @@ class CudaLetterbox:
                 (dst_h + LETTERBOX_BLOCK[1] - 1) // LETTERBOX_BLOCK[1], 1)
         self._kernel.prepared_async_call(
             grid, LETTERBOX_BLOCK, self.stream,
-            int(self._frame_device), src_w, src_h, src_w * 3,
+            self._frame_pointer, src_w, src_h, src_w * 3,
             _pointer(dst), dst_w, dst_h,
             transform.pad_x, transform.pad_y, new_w, new_h,
             src_w / new_w, src_h / new_h, PAD_VALUE / 255.0, 0 if self.rgb_input else 1)
         return transform
-
-    def _upload(self, image: np.ndarray) -> None:
-        """Copy a frame into the staging buffer and queue its upload, in bands for big frames."""
-        cuda = _cuda()
-        src_h, src_w = int(image.shape[0]), int(image.shape[1])
-        row_bytes = src_w * 3
-        staged = self.staging_frame(src_h, src_w)
-        assert self._staging is not None
-        bands = self.copy_threads if src_h * row_bytes >= PARALLEL_COPY_BYTES else 1
-        bands = min(bands, src_h)
-        if bands == 1:
-            np.copyto(staged, image)
-            cuda.memcpy_htod_async(self._frame_device, self._staging[:src_h * row_bytes],
-                                   self.stream)
-            return
-        edges = [src_h * k // bands for k in range(bands + 1)]
-        pool = _copy_pool()
-        copies = [pool.submit(np.copyto, staged[top:bottom], image[top:bottom])
-                  for top, bottom in zip(edges[:-1], edges[1:])]
-        for (top, bottom), copy in zip(zip(edges[:-1], edges[1:]), copies):
-            copy.result()
-            cuda.memcpy_htod_async(int(self._frame_device) + top * row_bytes,
-                                   self._staging[top * row_bytes:bottom * row_bytes],
-                                   self.stream)
 
     def __call__(self, image: np.ndarray) -> Tuple[np.ndarray, LetterboxTransform]:
         """Letterbox ``image`` into a host blob (a page-locked array reused by the next call)."""
@@ -377,13 +365,13 @@ class CudaLetterbox:
         return self._blob_host, transform
 
     def close(self) -> None:
-        """Free the device buffers (with the context active)."""
+        """Free the buffers (with the context active)."""
         for allocation in (self._frame_device, self._blob_device):
             if allocation is not None:
                 allocation.free()
         self._frame_device = self._blob_device = None
         self._staging = self._blob_host = None
-        self._frame_capacity = 0
+        self._frame_pointer = self._frame_capacity = 0
 
 
 class CudaYoloDecoder:
@@ -506,6 +494,16 @@ class CudaYoloDecoder:
         self._records_device = self._mask_device = None
 
 
+def _static_dims(shape: Sequence[object]) -> Optional[Tuple[int, ...]]:
+    """``shape`` as ints when every axis is a fixed positive size, else None."""
+    dims = []
+    for size in shape:
+        if not isinstance(size, (int, np.integer)) or size <= 0:
+            return None
+        dims.append(int(size))
+    return tuple(dims)
+
+
 def _has_device_buffers(engine: InferenceEngine) -> bool:
     return all(hasattr(engine, name) for name in ('device_buffer', 'execute_async', 'stream'))
 
@@ -513,7 +511,8 @@ def _has_device_buffers(engine: InferenceEngine) -> bool:
 class CudaYoloV5Detector(YoloV5Detector):
     """:class:`YoloV5Detector` with GPU pre-processing (and, on TensorRT, GPU decoding).
 
-    Same arguments and results as the CPU detector, plus ``device_id``. Timings: ``pre``,
+    Same arguments and results as the CPU detector, plus ``device_id`` and ``upload`` (how
+    frames reach the GPU, see :class:`CudaLetterbox`). Timings: ``pre``,
     ``infer`` and ``post`` (decode + NMS) are measured with CUDA events on the GPU path, so they
     add up to the frame's GPU time plus the host NMS.
     """
@@ -522,7 +521,8 @@ class CudaYoloV5Detector(YoloV5Detector):
                  conf_threshold: float = 0.25, iou_threshold: float = 0.45, max_det: int = 300,
                  multi_label: bool = False, classes: Optional[Set[int]] = None,
                  input_size: Optional[Tuple[int, int]] = None,
-                 interpolation: int = cv2.INTER_LINEAR, device_id: int = 0) -> None:
+                 interpolation: int = cv2.INTER_LINEAR, device_id: int = 0,
+                 upload: str = 'auto') -> None:
         super().__init__(engine, class_names, conf_threshold, iou_threshold, max_det,
                          multi_label, classes, input_size, interpolation)
         if interpolation != cv2.INTER_LINEAR:
@@ -535,29 +535,33 @@ class CudaYoloV5Detector(YoloV5Detector):
         with self._cuda.active():
             stream = engine.stream if self.device_resident else None  # type: ignore[attr-defined]
             self.stream = stream if stream is not None else cuda.Stream()
-            self.letterbox = CudaLetterbox(self.input_hw, self._cuda.device_id, self.stream)
+            self.letterbox = CudaLetterbox(self.input_hw, self._cuda.device_id, self.stream,
+                                           upload=upload)
             self.decoder: Optional[CudaYoloDecoder] = None
             if self.device_resident:
-                self._check_engine_io()
-                out = self.engine.outputs[0]
+                out_dims = self._check_engine_io()
                 self.decoder = CudaYoloDecoder(
-                    int(np.prod(out.shape[:-1])), int(out.shape[-1]), conf_threshold,
-                    multi_label, classes, device_id=self._cuda.device_id, stream=self.stream)
+                    int(np.prod(out_dims[:-1])), out_dims[-1], conf_threshold, multi_label,
+                    classes, device_id=self._cuda.device_id, stream=self.stream)
             self._events = [cuda.Event() for _ in range(4)]
 
-    def _check_engine_io(self) -> None:
+    def _check_engine_io(self) -> Tuple[int, ...]:
+        """Check the engine suits the GPU path; return its output shape."""
         spec_in, spec_out = self.engine.inputs[0], self.engine.outputs[0]
         if np.dtype(spec_in.dtype) != np.float32 or np.dtype(spec_out.dtype) != np.float32:
             raise ModelError('the GPU path needs float32 engine input and output (got %s -> %s): '
                              'rebuild the engine with float32 I/O, or set device to cpu'
                              % (spec_in.dtype, spec_out.dtype))
-        shape_in = tuple(int(d) for d in spec_in.shape)
+        shape_in = _static_dims(spec_in.shape)
         if shape_in != (1, 3) + tuple(self.input_hw):
-            raise ModelError('the GPU path needs a (1, 3, %d, %d) input, the engine has %s'
-                             % (self.input_hw[0], self.input_hw[1], shape_in))
-        if any(not isinstance(d, (int, np.integer)) or d <= 0 for d in spec_out.shape):
-            raise ModelError('the GPU path needs a static output shape, the engine has %s'
-                             % (spec_out.shape,))
+            raise ModelError('the GPU path needs a (1, 3, %d, %d) input, the engine has %s: '
+                             'set device to cpu' % (self.input_hw[0], self.input_hw[1],
+                                                    spec_in.shape))
+        shape_out = _static_dims(spec_out.shape)
+        if shape_out is None or len(shape_out) < 2:
+            raise ModelError('the GPU path needs a static (1, rows, 5 + classes) output, the '
+                             'engine has %s: set device to cpu' % (spec_out.shape,))
+        return shape_out
 
     def preprocess(self, image_bgr: np.ndarray) -> Tuple[np.ndarray, LetterboxTransform]:
         """Letterbox on the GPU into a page-locked host blob (valid until the next call)."""

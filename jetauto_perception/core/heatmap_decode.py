@@ -93,13 +93,17 @@ def dark_patches(heatmaps: np.ndarray, px: np.ndarray, py: np.ndarray,
     flat = heatmaps.reshape(n * k, h * w)
     index = np.clip(rows, 0, h - 1)[:, :, None] * w + np.clip(cols, 0, w - 1)[:, None, :]
     windows = np.where(inside, np.take_along_axis(flat, index.reshape(n * k, -1), axis=1)
-                       .reshape(index.shape), 0.0)
-    # Separable blur of the window, kept only where the whole kernel fits: a (2r+5) -> 5 band.
+                       .reshape(index.shape), 0.0).astype(np.float64)
+    # Separable blur of the window where the whole kernel fits (2r+5 -> 5 per axis): a sum of
+    # shifted slices, which stays cheap for small batches (no BLAS thread start-up).
     weights = gaussian_weights(sigma, radius)
-    band = np.zeros((2 * reach + 1, 5))
-    for out in range(5):
-        band[out:out + 2 * radius + 1, out] = weights
-    return np.einsum('ji,njk,kl->nil', band, windows, band, optimize=True)
+    along_x = np.zeros(windows.shape[:2] + (5,))
+    for tap, weight in enumerate(weights):
+        along_x += weight * windows[:, :, tap:tap + 5]
+    blurred = np.zeros((windows.shape[0], 5, 5))
+    for tap, weight in enumerate(weights):
+        blurred += weight * along_x[:, tap:tap + 5, :]
+    return blurred
 
 
 def gaussian_blur_heatmaps(heatmaps: np.ndarray, sigma: float = DARK_SIGMA,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from operator import attrgetter
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -348,7 +349,7 @@ class MediaPipeLandmarker:
         except (RuntimeError, ValueError, OSError) as exc:
             reason = _one_line(exc)
         if verify_model(self.model_path) is False:
-            reason += '; its sha256 differs from the manifest\'s: the file is damaged'
+            reason += "; its sha256 differs from the manifest's: the file is damaged"
         raise ModelError("cannot load '%s' as a MediaPipe %s landmarker (%s): use a %s bundle "
                          '(`jetauto-perception models fetch --force %s`)'
                          % (self.model_path, self.task, reason, DEFAULT_MODELS[self.task],
@@ -461,13 +462,18 @@ class MediaPipeLandmarker:
     def _keypoints(self, landmarks: Sequence[Any], width: int,
                    height: int) -> Tuple[np.ndarray, np.ndarray]:
         """``(K, 4)`` x, y, z, score in pixels and the per-landmark presence."""
-        points = np.empty((len(landmarks), 4), dtype=np.float32)
-        points[:, :3] = [(lm.x, lm.y, lm.z) for lm in landmarks]
+        count = len(landmarks)
+        points = np.empty((count, 4), dtype=np.float32)
+        # column by column with fromiter: the fastest way through MediaPipe's landmark objects
+        for column, name in enumerate(('x', 'y', 'z')):
+            points[:, column] = np.fromiter(map(attrgetter(name), landmarks), np.float32, count)
         points[:, 0] *= width
         points[:, 1] *= height
         if self.task == 'pose':
-            points[:, 3] = [_score(lm.visibility) for lm in landmarks]
-            presence = np.array([_score(lm.presence) for lm in landmarks], dtype=np.float32)
+            points[:, 3] = np.fromiter(map(_score, map(attrgetter('visibility'), landmarks)),
+                                       np.float32, count)
+            presence = np.fromiter(map(_score, map(attrgetter('presence'), landmarks)),
+                                   np.float32, count)
         else:
             # face and hand models give no per-landmark score (older wheels fill in 0.0)
             points[:, 3] = 1.0
@@ -489,7 +495,7 @@ def landmarks_box(keypoints: np.ndarray, width: int,
     """Return the box ``(x1, y1, x2, y2)`` around ``(K, 2+)`` keypoints, clipped to the image."""
     if len(keypoints) == 0:
         return (0.0, 0.0, 0.0, 0.0)
-    x1, y1 = np.min(keypoints[:, :2], axis=0)
-    x2, y2 = np.max(keypoints[:, :2], axis=0)
-    return (float(np.clip(x1, 0, width)), float(np.clip(y1, 0, height)),
-            float(np.clip(x2, 0, width)), float(np.clip(y2, 0, height)))
+    low = keypoints[:, :2].min(axis=0)
+    high = keypoints[:, :2].max(axis=0)
+    return (min(max(float(low[0]), 0.0), width), min(max(float(low[1]), 0.0), height),
+            min(max(float(high[0]), 0.0), width), min(max(float(high[1]), 0.0), height))

@@ -16,6 +16,7 @@ pixels, ``to_source`` maps input pixels back (it is also the matrix the warp sam
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 from typing import Optional, Sequence, Tuple
 
 import cv2
@@ -120,6 +121,20 @@ def crop_persons(image_bgr: np.ndarray, geometry: CropGeometry,
             np.multiply(crop[:, :, 2 - channel], scale[channel], out=out[index, channel])
             out[index, channel] += offset[channel]
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def opencv_warp_is_fixed_point() -> bool:
+    """
+    Tell whether this OpenCV's ``warpAffine`` rounds sample positions to 1/32 px.
+
+    OpenCV 4 does (INTER_BITS fixed point); OpenCV 5 samples at the exact position. Found by
+    warping a black/white step 0.01 px: 1/32-px positions see only the black pixel.
+    """
+    step = np.zeros((2, 2, 3), np.uint8)
+    step[:, 1] = 255
+    shifted = warp_crop(step, np.array([[1.0, 0.0, 0.01], [0.0, 1.0, 0.0]]), (1, 1))
+    return int(shifted[0, 0, 0]) == 0
 
 
 def warp_crop(image_bgr: np.ndarray, to_source: np.ndarray,

@@ -56,8 +56,9 @@ class StampCache:
         """Store ``value`` under ``(stamp, key)``; returns the entry of that stamp."""
         entry = self._entries.get(stamp)
         if entry is None:
+            newest = next(reversed(self._entries.keys()), None)
             entry = self._entries[stamp] = {}
-            if len(self._entries) > 1 and stamp < next(reversed(self._entries.keys()), stamp):
+            if newest is not None and stamp < newest:
                 # Out-of-order arrival: keep the map sorted by stamp.
                 self._entries = OrderedDict(sorted(self._entries.items()))
             while len(self._entries) > self.max_entries:

@@ -45,6 +45,8 @@ class KeypointSet:
     labels: List[str] = field(default_factory=list)
     names: Sequence[str] = ()
     edges: Sequence[Edge] = ()
+    #: BGR drawing colour (None: by the stream's position, see :func:`stream_color`).
+    color: Optional[Tuple[int, int, int]] = None
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -61,7 +63,7 @@ def draw_results(image: np.ndarray, detections: Optional[Detections] = None,
     if detections is not None and len(detections):
         draw_detections(image, detections)
     for index, (_, kset) in enumerate(sorted((keypoint_sets or {}).items())):
-        color = stream_color(index)
+        color = kset.color or stream_color(index)
         for i, points in enumerate(kset.keypoints):
             points = np.asarray(points, np.float32)
             dense = points.shape[0] > DENSE_KEYPOINTS
@@ -191,7 +193,7 @@ def frame_markers(plane: ImagePlane, detections: Optional[Detections] = None,
                                       _rgba(class_color(det.class_id)), text_height_px * mpp,
                                       text='%s %.2f' % (det.label, det.score)))
     for index, (name, kset) in enumerate(sorted((keypoint_sets or {}).items())):
-        color = _rgba(stream_color(index))
+        color = _rgba(kset.color or stream_color(index))
         segments: List[np.ndarray] = []
         visible_points: List[np.ndarray] = []
         for points in kset.keypoints:

@@ -91,7 +91,7 @@ class ImageInferenceNode(Node):
             LabelInfo, output_topic + '/label_info', LATCHED_QOS)
         self.annotated_publisher = self.create_publisher(Image, '~/image_annotated', 1)
         self.publish_label_info()
-        self.subscription = self.create_subscription(Image, image_topic, self._on_image,
+        self.subscription = self.create_subscription(Image, image_topic, self.on_image,
                                                      IMAGE_QOS)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.stats_period > 0:
@@ -189,7 +189,17 @@ class ImageInferenceNode(Node):
         header.stamp = self.get_clock().now().to_msg()
         self.label_info_publisher.publish(self.label_info(header))
 
-    def _on_image(self, msg: Image) -> None:
+    def on_image(self, msg: Image) -> None:
+        """
+        Take a frame from the image subscription: by default straight to :meth:`submit`.
+
+        A node that needs a second message per frame (e.g. detections of the same stamp)
+        overrides this to hold the frame back until its partner arrives, then submits it.
+        """
+        self.submit(msg)
+
+    def submit(self, msg: Image) -> None:
+        """Make ``msg`` the worker's next frame (replacing one it has not started yet)."""
         with self._lock:
             if self._pending is not None:
                 self.dropped += 1  # the worker never got to it: a newer frame replaces it

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Overhead of the MediaPipe nodes' data path over the raw MediaPipe Tasks call.
+
+For each task (face mesh, hands, pose) the same camera-sized frames (640x480) go through:
+  * raw: ``mp.Image(SRGB, rgb_frame)`` + ``Landmarker.detect_for_video`` on frames already in
+    RGB (the bare Tasks call; nothing converted before or after);
+  * node path: the frame as a bgr8 message buffer -> ``image_codec.decode_image`` (with rclpy: the
+    real ``conversions.image_to_bgr`` of a sensor_msgs/Image) -> ``MediaPipeLandmarker.detect``
+    (BGR -> RGB, the same Tasks call, results -> pixel keypoints) -> the published message: with
+    rclpy the node's serialized Detection2DArray (``KeypointArrayEncoder``) and, for reference,
+    ``keypoints_to_msg`` + ``serialize_message`` (what publishing message objects costs).
+Both run in VIDEO mode with the same stamps, each with its own landmarker, interleaved frame by
+frame (alternating which goes first) so that load changes hit both alike.
+
+Frames: face = the COFW close-up, hands = the four hand images (25 frames each), scaled onto a
+640x480 canvas; pose = 100 frames of vtest.avi (its middle 320x240 at twice the size).
+Writes a markdown fragment (``--output``). Ratios are measured in one run on one machine.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Dict, List, Optional
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+
+from jetauto_perception.core import mediapipe_landmarks as ml  # noqa: E402
+from jetauto_perception.core.image_codec import decode_image  # noqa: E402
+from jetauto_perception.core.sources import iterate_frames  # noqa: E402
+from jetauto_perception.core.sources import list_images  # noqa: E402
+
+SHARED = os.environ.get('JETAUTO_SHARED_DIR',
+                        os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
+                                     'shared'))
+WIDTH, HEIGHT = 640, 480
+
+
+def on_canvas(image: np.ndarray) -> np.ndarray:
+    """``image`` scaled to fit a 640x480 grey canvas, centred (a camera-sized frame)."""
+    scale = min(WIDTH / image.shape[1], HEIGHT / image.shape[0])
+    resized = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full((HEIGHT, WIDTH, 3), 114, np.uint8)
+    y = (HEIGHT - resized.shape[0]) // 2
+    x = (WIDTH - resized.shape[1]) // 2
+    canvas[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
+    return canvas
+
+
+def task_frames(task: str, count: int) -> List[np.ndarray]:
+    images = os.path.join(SHARED, 'data', 'images')
+    if task == 'face':
+        still = on_canvas(cv2.imread(os.path.join(images, 'faces', 'cofw_001766.jpg')))
+        return [still] * count
+    if task == 'hands':
+        stills = [on_canvas(cv2.imread(p)) for p in list_images(os.path.join(images, 'hands'))]
+        block = max(1, count // len(stills))
+        return [stills[min(i // block, len(stills) - 1)] for i in range(count)]
+    video = os.path.join(SHARED, 'data', 'video', 'vtest.avi')
+    return [cv2.resize(f.image[140:380, 160:480], (WIDTH, HEIGHT))
+            for f in iterate_frames(video, count)]
+
+
+class RosPath:
+    """The real message conversions, where rclpy is importable."""
+
+    def __init__(self) -> None:
+        from rclpy.serialization import serialize_message
+        from std_msgs.msg import Header
+
+        from jetauto_perception.nodes.conversions import image_to_bgr
+        from jetauto_perception.nodes.conversions import keypoints_to_msg
+        from jetauto_perception.nodes.mediapipe_nodes import KeypointArrayEncoder
+        self.serialize_message = serialize_message
+        self.header_class = Header
+        self.image_to_bgr = image_to_bgr
+        self.keypoints_to_msg = keypoints_to_msg
+        self.encoder_class = KeypointArrayEncoder
+
+    def image_message(self, bgr: np.ndarray, stamp_ms: int) -> object:
+        from sensor_msgs.msg import Image
+        msg = Image(height=bgr.shape[0], width=bgr.shape[1], encoding='bgr8',
+                    step=bgr.shape[1] * 3)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ms * 1000000, 10 ** 9)
+        msg.header.frame_id = 'camera'
+        msg.data = bgr.tobytes()
+        return msg
+
+
+def ros_or_none() -> Optional[RosPath]:
+    try:
+        return RosPath()
+    except ImportError:
+        return None
+
+
+def measure(task: str, model: str, frames: List[np.ndarray], ros: Optional[RosPath]
+            ) -> Dict[str, float]:
+    """Per-frame milliseconds (means over the frames) of each path and stage."""
+    import mediapipe as mp
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    options = ml.LandmarkerOptions(max_instances=2 if task == 'hands' else 1)
+    wrapped = ml.MediaPipeLandmarker(task, model, options)
+    task_options = {
+        'face': (vision.FaceLandmarker, vision.FaceLandmarkerOptions, 'num_faces'),
+        'hands': (vision.HandLandmarker, vision.HandLandmarkerOptions, 'num_hands'),
+        'pose': (vision.PoseLandmarker, vision.PoseLandmarkerOptions, 'num_poses'),
+    }[task]
+    raw = task_options[0].create_from_options(task_options[1](
+        base_options=BaseOptions(model_asset_path=model),
+        running_mode=vision.RunningMode.VIDEO, **{task_options[2]: options.max_instances}))
+    encoder = ros.encoder_class(ml.KEYPOINT_NAMES[task]) if ros else None
+    rgb_frames = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
+    buffers = [f.tobytes() for f in frames]
+    messages = [ros.image_message(f, 1000 + i * 33) for i, f in enumerate(frames)] if ros \
+        else None
+    times: Dict[str, List[float]] = {k: [] for k in (
+        'raw', 'node', 'decode', 'pre', 'infer', 'post', 'msg', 'msg_objects')}
+    instances = 0
+
+    def stamp(i: int, rep: int) -> int:
+        return 1000 + (rep * len(frames) + i) * 33  # ~30 fps, increasing over both passes
+
+    def run_raw(i: int, rep: int) -> None:
+        start = time.perf_counter()
+        raw.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb_frames[i]),
+                             stamp(i, rep))
+        times['raw'].append((time.perf_counter() - start) * 1e3)
+
+    def run_node(i: int, rep: int) -> None:
+        nonlocal instances
+        start = time.perf_counter()
+        if messages is not None:
+            image = ros.image_to_bgr(messages[i])
+        else:
+            image = decode_image(buffers[i], HEIGHT, WIDTH, 'bgr8', WIDTH * 3)
+        decoded = time.perf_counter()
+        result = wrapped.detect(image, stamp(i, rep))
+        detected = time.perf_counter()
+        if encoder is not None:
+            encoder.encode(messages[i].header, result.boxes, result.keypoints)
+        end = time.perf_counter()
+        times['node'].append((end - start) * 1e3)
+        times['decode'].append((decoded - start) * 1e3)
+        for stage in ('pre', 'infer', 'post'):
+            times[stage].append(wrapped.timings.ms.get(stage, 0.0))
+        times['msg'].append((end - detected) * 1e3)
+        instances += len(result)
+        if ros is not None and i % 5 == 0:  # the slow reference, on every fifth frame
+            start = time.perf_counter()
+            ros.serialize_message(ros.keypoints_to_msg(messages[i].header, result.boxes,
+                                                       result.keypoints, wrapped.names))
+            times['msg_objects'].append((time.perf_counter() - start) * 1e3)
+
+    try:
+        for i in range(min(5, len(frames))):  # warm up both graphs
+            run_raw(i, 0)
+            run_node(i, 0)
+        for key in times:
+            times[key].clear()
+        instances = 0
+        for i in range(len(frames)):
+            first, second = (run_raw, run_node) if i % 2 == 0 else (run_node, run_raw)
+            first(i, 1)
+            second(i, 1)
+    finally:
+        raw.close()
+        wrapped.close()
+    summary = {k: statistics.fmean(v) for k, v in times.items() if v}
+    # paired by frame: both paths did the same work on frame i, so the median of the
+    # differences is robust to the load spikes that hit one of them
+    summary['paired_overhead'] = statistics.median(
+        n - r for n, r in zip(times['node'], times['raw'])) / statistics.median(times['raw'])
+    summary['instances_per_frame'] = instances / len(frames)
+    return summary
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return '%s, %d cores visible, Python %s, %s' % (
+        cpu, os.cpu_count() or 0, platform.python_version(), platform.system())
+
+
+def load_average() -> str:
+    try:
+        return '%.2f' % os.getloadavg()[0]
+    except OSError:
+        return 'n/a'
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--frames', type=int, default=100, help='frames per task (100)')
+    parser.add_argument('--tasks', default='face,hands,pose')
+    parser.add_argument('--output', default='', help='write the markdown fragment here')
+    args = parser.parse_args(argv)
+    import mediapipe
+    ros = ros_or_none()
+    load_before = load_average()
+    rows = []
+    for task in args.tasks.split(','):
+        model = os.path.join(SHARED, 'models', 'mediapipe', ml.DEFAULT_MODELS[task])
+        s = measure(task, model, task_frames(task, args.frames), ros)
+        overhead = (s['node'] - s['raw']) / s['raw'] * 100.0
+        paired = s['paired_overhead'] * 100.0
+        rows.append((task, s, overhead, paired))
+        print('%s: raw %.2f ms, node path %.2f ms (%+.1f %% of the means, %+.1f %% paired)'
+              % (task, s['raw'], s['node'], overhead, paired), file=sys.stderr)
+    lines = [
+        '## MediaPipe nodes: data-path overhead over the raw Tasks call',
+        '',
+        'Machine: %s; mediapipe %s; %s; %s.' % (
+            machine(), mediapipe.__version__,
+            'rclpy (ROS 2) present: real sensor_msgs/Image in, serialized Detection2DArray out'
+            if ros else 'no rclpy: core path only (bgr8 buffer in, LandmarkResult out)',
+            datetime.date.today().isoformat()),
+        '%d frames of 640x480 per task, VIDEO mode, raw and node path interleaved on the same '
+        'frames (`benchmarks/mediapipe_overhead.py`). Milliseconds per frame, means; overhead = '
+        '(node path - raw) / raw of the means; paired = median over frames of (node path - raw) '
+        '/ median raw. Load average before / after: %s / %s.' % (
+            args.frames, load_before, load_average()),
+        '',
+        '| task | instances/frame | raw Tasks call | node path | overhead (means) '
+        '| overhead (paired) | decode | BGR->RGB + mp.Image | result conversion | message |'
+        + (' message objects (keypoints_to_msg + serialize) |' if ros else ''),
+        '|---|---|---|---|---|---|---|---|---|---|' + ('---|' if ros else ''),
+    ]
+    for task, s, overhead, overhead_median in rows:
+        lines.append(
+            '| %s | %.2f | %.2f | %.2f | %+.1f %% | %+.1f %% | %.3f | %.3f | %.3f | %.3f |%s' % (
+                task, s['instances_per_frame'], s['raw'], s['node'], overhead, overhead_median,
+                s['decode'], s['pre'], s['post'], s['msg'],
+                (' %.3f |' % s['msg_objects']) if ros else ''))
+    text = '\n'.join(lines) + '\n'
+    print(text)
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, 'w') as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""
+``keypoint_node``: camera/image_raw + detections -> keypoints (COCO-17, keypoint convention).
+
+Top-down heatmap human keypoints (core.keypoint_pipeline): the person boxes of the
+``detections`` message with the image's stamp, or the whole frame (``use_detections: false``),
+go through the pose model; crop and decode run as CUDA kernels where pycuda and a GPU are
+present (``device``). Output: one Detection2D per person on ``keypoints`` (bbox = the person
+box, ``results[k]`` = keypoint k with its name, score and pixel position), the image's header;
+the 17 names and the skeleton on the latched ``keypoints/label_info``.
+
+Images and detections are paired by header stamp: an image waits (at most ``SYNC_FRAMES``
+newer frames) for the detections of its stamp; the detector skips frames, and images it never
+answers are dropped.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Optional
+
+import numpy as np
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray
+from vision_msgs.msg import LabelInfo
+
+from .base import ImageInferenceNode
+from .base import main_for
+from .conversions import keypoints_to_msg
+from .conversions import label_info_msg
+from .conversions import msg_to_detections
+from ..core.draw import class_color
+from ..core.draw import draw_keypoints
+from ..core.errors import PerceptionError
+from ..core.heatmap_decode import DECODE_METHODS
+from ..core.keypoint_pipeline import KeypointConfig
+from ..core.keypoint_pipeline import KeypointEstimator
+from ..core.keypoint_pipeline import PoseInstances
+from ..core.models import resolve_model
+from ..core.pose_crop import frame_box
+from ..core.pose_crop import IMAGENET_MEAN
+from ..core.pose_crop import IMAGENET_STD
+from ..core.pose_crop import normalisation_constants
+from ..core.stamp_cache import StampCache
+
+#: Frames held while their detections are on the way (the detector lags a few frames).
+SYNC_FRAMES = 10
+IMAGE_KEY = 'image'
+DETECTIONS_KEY = 'detections'
+
+
+def stamp_ns(header: Header) -> int:
+    return int(header.stamp.sec) * 1000000000 + int(header.stamp.nanosec)
+
+
+class KeypointNode(ImageInferenceNode):
+    """Top-down COCO-17 keypoints of the detected people (or of the whole frame)."""
+
+    live_parameters = ('score_threshold', 'max_persons', 'flip_test', 'decode')
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._frames = StampCache(SYNC_FRAMES)
+        self._paired: Dict[int, Detection2DArray] = {}
+        self._paired_lock = threading.Lock()
+        super().__init__('keypoint_node', 'keypoints', **kwargs)
+
+    def setup(self) -> None:
+        engine_config = self.declare_engine_parameters('simplepose_mbv2_256x192.onnx')
+        input_size = self.declare(
+            'input_size', [256, 192],
+            "Model input [height, width] (must match a static model; [0, 0] = the model's own)",
+            read_only=True)
+        mean = self.declare('mean', list(IMAGENET_MEAN),
+                            'Per-channel RGB mean on the 0..1 scale', read_only=True)
+        std = self.declare('std', list(IMAGENET_STD),
+                           'Per-channel RGB standard deviation on the 0..1 scale', read_only=True)
+        self.score_threshold = self.declare(
+            'score_threshold', 0.3,
+            'People whose score (mean keypoint peak) is below this are not published; '
+            'keypoints below it are not drawn', 0.0, 1.0)
+        self.max_persons = self.declare('max_persons', 10,
+                                        'At most this many people per image (best boxes)',
+                                        1, 100)
+        self.use_detections = self.declare(
+            'use_detections', True,
+            'Person boxes from the detections topic (paired by stamp); false = whole frame',
+            read_only=True)
+        self.person_class = self.declare('person_class', 'person',
+                                         'Detection class_id that marks a person',
+                                         read_only=True)
+        flip_test = self.declare('flip_test', False,
+                                 'Also run the mirrored crops and average (2x model time)')
+        decode = self.declare('decode', 'quarter',
+                              'Sub-pixel heatmap decoding: quarter offset, DARK or plain argmax',
+                              choices=DECODE_METHODS)
+        device = self.declare('device', 'auto',
+                              'Where crop and decode run: auto = CUDA when pycuda and a GPU '
+                              'are present', choices=('auto', 'cpu', 'cuda'), read_only=True)
+        if len(input_size) != 2 or len(mean) != 3 or len(std) != 3:
+            raise PerceptionError('input_size needs 2 values and mean, std 3 each (got %d, %d, '
+                                  '%d)' % (len(input_size), len(mean), len(std)))
+        try:
+            normalisation_constants(mean, std)
+        except ValueError as exc:
+            raise PerceptionError(str(exc)) from None
+        config = KeypointConfig(
+            input_hw=(int(input_size[0]), int(input_size[1])) if all(input_size) else None,
+            mean=tuple(mean), std=tuple(std), decode=decode, flip_test=flip_test,
+            device=device, device_id=engine_config.device_id)
+        model = resolve_model(self.model_path)
+        self.estimator = KeypointEstimator.from_model(model, engine_config, config)
+        self.timings = self.estimator.timings
+        if self.use_detections:
+            self.detections_subscription = self.create_subscription(
+                Detection2DArray, 'detections', self.on_detections, 10)
+        self.get_logger().info('loaded %s (%s, input %dx%d, %d keypoints, crop/decode on %s, '
+                               'boxes from %s)' % (
+                                   model, engine_config.backend, self.estimator.input_hw[1],
+                                   self.estimator.input_hw[0], self.estimator.num_keypoints,
+                                   self.estimator.device,
+                                   'detections' if self.use_detections else 'the whole frame'))
+
+    def apply_parameter(self, name: str, value: Any) -> Optional[str]:
+        if name == 'score_threshold':
+            self.score_threshold = float(value)
+        elif name == 'max_persons':
+            self.max_persons = int(value)
+        elif name == 'flip_test':
+            self.estimator.config.flip_test = bool(value)
+        elif name == 'decode':
+            if value not in DECODE_METHODS:
+                return 'decode must be one of %s' % ', '.join(DECODE_METHODS)
+            self.estimator.config.decode = str(value)
+        return None
+
+    # -- pairing images with the detections of the same stamp --------------------------------
+    def on_image(self, msg: Image) -> None:
+        if not self.use_detections:
+            self.submit(msg)
+            return
+        self._pair(stamp_ns(msg.header), IMAGE_KEY, msg)
+
+    def on_detections(self, msg: Detection2DArray) -> None:
+        self._pair(stamp_ns(msg.header), DETECTIONS_KEY, msg)
+
+    def _pair(self, stamp: int, key: str, msg: Any) -> None:
+        entry = self._frames.put(stamp, key, msg)
+        if IMAGE_KEY in entry and DETECTIONS_KEY in entry:
+            self._frames.drop_through(stamp)  # older frames can no longer be newest
+            with self._paired_lock:
+                self._paired[stamp] = entry[DETECTIONS_KEY]
+            self.submit(entry[IMAGE_KEY])
+
+    def _take_detections(self, stamp: int) -> Optional[Detection2DArray]:
+        with self._paired_lock:
+            msg = self._paired.pop(stamp, None)
+            for older in [s for s in self._paired if s < stamp]:
+                del self._paired[older]  # their images were replaced before the worker ran
+        return msg
+
+    # -- inference -----------------------------------------------------------------------------
+    def person_boxes(self, msg: Optional[Detection2DArray]) -> np.ndarray:
+        if msg is None:
+            return np.zeros((0, 4), np.float32)
+        detections = msg_to_detections(msg)
+        people = detections.select(np.array(
+            [detections.label(int(c)) == self.person_class for c in detections.class_ids],
+            dtype=bool))
+        order = np.argsort(-people.scores, kind='stable')[:self.max_persons]
+        return people.boxes[order]
+
+    def infer(self, image: np.ndarray, header: Header) -> PoseInstances:
+        if self.use_detections:
+            boxes = self.person_boxes(self._take_detections(stamp_ns(header)))
+        else:
+            boxes = frame_box(image.shape[1], image.shape[0])
+        result = self.estimator.estimate(image, boxes)
+        return result.select(result.scores >= self.score_threshold)
+
+    def to_message(self, result: PoseInstances, header: Header) -> Detection2DArray:
+        return keypoints_to_msg(header, result.boxes, result.keypoints, result.names,
+                                instance_scores=result.scores)
+
+    def label_info(self, header: Header) -> LabelInfo:
+        return label_info_msg(header, self.estimator.config.keypoint_names,
+                              self.estimator.config.skeleton, threshold=self.score_threshold)
+
+    def draw(self, image: np.ndarray, result: PoseInstances) -> np.ndarray:
+        for index, points in enumerate(result.keypoints):
+            draw_keypoints(image, points, result.skeleton, self.score_threshold,
+                           class_color(index))
+        return image
+
+    def destroy_node(self) -> None:
+        super().destroy_node()  # stops the worker first
+        self.estimator.close()
+
+
+main = main_for(KeypointNode, 'keypoint_node')
+
+if __name__ == '__main__':
+    main()

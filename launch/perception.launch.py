@@ -1,0 +1,132 @@
+"""The JetAuto perception pipeline: camera -> detector / keypoints / MediaPipe -> visualizer.
+
+    ros2 launch jetauto_perception perception.launch.py source:=/dev/video0 rviz:=true
+
+Every node runs from its own executable with its parameters from ``params_file``
+(config/perception.yaml by default) and explicit remaps onto the topics below (relative names:
+``namespace`` prefixes them all). ``source`` and ``backend`` override the file when given.
+``ros2 launch jetauto_perception perception.launch.py --show-args`` lists the arguments.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+from typing import List, Tuple
+
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+PACKAGE = 'jetauto_perception'
+#: share/jetauto_perception when installed, the repository root in a source checkout.
+SHARE = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_PARAMS = str(SHARE / 'config' / 'perception.yaml')
+RVIZ_CONFIG = SHARE / 'rviz' / 'perception.rviz'
+
+#: The topics the nodes talk over (relative: the namespace applies).
+IMAGE = 'camera/image_raw'
+CAMERA_INFO = 'camera/camera_info'
+DETECTIONS = 'detections'
+KEYPOINTS = 'keypoints'
+FACE_MESH = 'mediapipe/face_mesh'
+HANDS = 'mediapipe/hands'
+POSE = 'mediapipe/pose'
+
+Remaps = List[Tuple[str, str]]
+
+
+def results(topic: str) -> Remaps:
+    """Remaps of a result topic and its latched LabelInfo."""
+    return [(topic, topic), (topic + '/label_info', topic + '/label_info')]
+
+
+#: (executable, the launch argument that enables it, remaps, takes the backend argument)
+NODES: List[Tuple[str, str, Remaps, bool]] = [
+    ('camera_node', 'enable_camera',
+     [('camera/image_raw', IMAGE), ('camera/camera_info', CAMERA_INFO)], False),
+    ('yolov5_node', 'enable_detector',
+     [('camera/image_raw', IMAGE)] + results(DETECTIONS), True),
+    ('face_mesh_node', 'enable_face_mesh',
+     [('camera/image_raw', IMAGE)] + results(FACE_MESH), False),
+    ('hands_node', 'enable_hands', [('camera/image_raw', IMAGE)] + results(HANDS), False),
+    ('pose_node', 'enable_pose', [('camera/image_raw', IMAGE)] + results(POSE), False),
+    ('visualizer_node', 'enable_visualizer',
+     [('camera/image_raw', IMAGE), ('camera/camera_info', CAMERA_INFO)]
+     + results(DETECTIONS) + results(KEYPOINTS) + results(FACE_MESH) + results(HANDS)
+     + results(POSE), False),
+]
+
+ARGUMENTS = [
+    ('source', '', 'Camera / stream / video file / image folder / GStreamer pipeline for '
+                   'camera_node (0, /dev/video0, csi://0, rtsp://..., file.mp4, folder/); '
+                   '"" = the value in params_file'),
+    ('enable_camera', 'true', 'Start camera_node (false: another driver publishes '
+                              'camera/image_raw)'),
+    ('enable_detector', 'true', 'Start yolov5_node (detections)'),
+    ('enable_face_mesh', 'false', 'Start face_mesh_node (mediapipe/face_mesh)'),
+    ('enable_hands', 'false', 'Start hands_node (mediapipe/hands)'),
+    ('enable_pose', 'false', 'Start pose_node (mediapipe/pose)'),
+    ('enable_visualizer', 'true', 'Start visualizer_node (annotated image and markers)'),
+    ('rviz', 'false', 'Start rviz2 with rviz/perception.rviz'),
+    ('params_file', DEFAULT_PARAMS, 'YAML with the parameters of every node'),
+    ('namespace', '', 'Namespace of every node and topic'),
+    ('backend', '', 'Inference backend of the model nodes: onnxruntime or tensorrt ("" = the '
+                    'value in params_file)'),
+]
+
+
+def is_true(context: LaunchContext, name: str) -> bool:
+    value = LaunchConfiguration(name).perform(context).strip().lower()
+    if value not in ('true', 'false', '1', '0', 'yes', 'no', 'on', 'off'):
+        raise ValueError("launch argument %s:='%s' must be true or false" % (name, value))
+    return value in ('true', '1', 'yes', 'on')
+
+
+def rviz_config(namespace: str) -> str:
+    """The rviz file, with its topics moved into ``namespace`` when there is one."""
+    if not namespace:
+        return str(RVIZ_CONFIG)
+    text = RVIZ_CONFIG.read_text().replace('/visualizer_node/', '/%s/visualizer_node/'
+                                           % namespace.strip('/'))
+    handle, path = tempfile.mkstemp(prefix='perception_', suffix='.rviz')
+    with os.fdopen(handle, 'w') as f:
+        f.write(text)
+    return path
+
+
+def launch_nodes(context: LaunchContext) -> list:
+    """Build the enabled nodes once the launch arguments are known."""
+    namespace = LaunchConfiguration('namespace').perform(context)
+    params_file = LaunchConfiguration('params_file').perform(context)
+    source = LaunchConfiguration('source').perform(context)
+    backend = LaunchConfiguration('backend').perform(context)
+    if not os.path.isfile(params_file):
+        raise FileNotFoundError('params_file %s not found' % params_file)
+    actions: list = []
+    for executable, flag, remaps, takes_backend in NODES:
+        if not is_true(context, flag):
+            continue
+        overrides = {}
+        if executable == 'camera_node' and source:
+            overrides['source'] = ParameterValue(source, value_type=str)
+        if takes_backend and backend:
+            overrides['backend'] = backend
+        actions.append(Node(package=PACKAGE, executable=executable, name=executable,
+                            namespace=namespace, parameters=[params_file, overrides],
+                            remappings=remaps, output='screen', emulate_tty=True))
+    if is_true(context, 'rviz'):
+        actions.append(Node(package='rviz2', executable='rviz2', name='rviz2',
+                            namespace=namespace,
+                            arguments=['-d', rviz_config(namespace)], output='screen'))
+    names = ', '.join(a.node_executable for a in actions if hasattr(a, 'node_executable'))
+    return [LogInfo(msg='perception: starting %s' % (names or 'nothing'))] + actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription(
+        [DeclareLaunchArgument(name, default_value=default, description=description)
+         for name, default, description in ARGUMENTS]
+        + [OpaqueFunction(function=launch_nodes)])

@@ -1,0 +1,119 @@
+"""visualizer_node against a real ROS 2: known image + detections + keypoints -> drawn pixels.
+
+Runs wherever ROS 2 is sourced (launch_testing's pytest plugin collects it); skips elsewhere.
+"""
+import sys
+import time
+import unittest
+
+from conftest import REPO, require_ros
+
+require_ros()
+
+import launch  # noqa: E402,I100
+import launch.actions  # noqa: E402
+import launch_testing.actions  # noqa: E402
+import launch_testing.asserts  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import rclpy  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+from vision_msgs.msg import Detection2DArray, LabelInfo  # noqa: E402
+from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+
+from jetauto_perception.core.detections import Detections  # noqa: E402
+from jetauto_perception.core.draw import class_color  # noqa: E402
+from jetauto_perception.core.visualization import stream_color  # noqa: E402
+from jetauto_perception.nodes.base import LATCHED_QOS  # noqa: E402
+from jetauto_perception.nodes.conversions import (  # noqa: E402
+    bgr_to_image, detections_to_msg, keypoints_to_msg, label_info_msg)
+
+BOX = (100.0, 120.0, 300.0, 360.0)
+POINTS = np.array([[400, 100, 0.9], [550, 100, 0.9], [500, 400, 0.05]], np.float32)
+
+
+@pytest.mark.launch_test
+def generate_test_description():
+    visualizer = launch.actions.ExecuteProcess(
+        cmd=[sys.executable, '-m', 'jetauto_perception.nodes.visualizer_node', '--ros-args',
+             '-p', 'sync_wait:=0.3'],
+        cwd=str(REPO), additional_env={'PYTHONUNBUFFERED': '1'}, output='screen',
+        name='visualizer_node')
+    return launch.LaunchDescription([visualizer, launch_testing.actions.ReadyToTest()]), {}
+
+
+class TestVisualizerNode(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        rclpy.init()
+        cls.node = rclpy.create_node('visualizer_tester')
+        cls.annotated, cls.markers = [], []
+        cls.node.create_subscription(Image, '/visualizer_node/image', cls.annotated.append, 10)
+        cls.node.create_subscription(MarkerArray, '/visualizer_node/markers',
+                                     cls.markers.append, 10)
+        cls.images = cls.node.create_publisher(Image, 'camera/image_raw', 10)
+        cls.detections = cls.node.create_publisher(Detection2DArray, 'detections', 10)
+        cls.keypoints = cls.node.create_publisher(Detection2DArray, 'keypoints', 10)
+        labels = cls.node.create_publisher(LabelInfo, 'keypoints/label_info', LATCHED_QOS)
+        labels.publish(label_info_msg(Header(), ['a', 'b', 'c'], [(0, 1), (1, 2)]))
+        cls.labels = labels
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.destroy_node()
+        rclpy.shutdown()
+
+    def publish_frame(self, sec):
+        header = Header(frame_id='test_cam')
+        header.stamp.sec = sec
+        dets = Detections(np.array([BOX], np.float32), np.array([0.9], np.float32),
+                          np.array([0], np.int64), ['person'])
+        # Results first, then the image: the visualizer pairs them whatever the order.
+        self.detections.publish(detections_to_msg(dets, header))
+        self.keypoints.publish(keypoints_to_msg(header, [(390, 90, 560, 410)], [POINTS],
+                                                ['a', 'b', 'c']))
+        self.images.publish(bgr_to_image(np.zeros((480, 640, 3), np.uint8), header))
+
+    def test_known_results_are_drawn_and_marked(self):
+        sec = 100
+        deadline = time.monotonic() + 60.0
+        drawn = None
+        while drawn is None and time.monotonic() < deadline:
+            sec += 1
+            self.publish_frame(sec)
+            end = time.monotonic() + 0.4
+            while time.monotonic() < end:
+                rclpy.spin_once(self.node, timeout_sec=0.05)
+            for msg in self.annotated:
+                image = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height,
+                                                                         msg.width, 3)
+                if image[240, 100].any() and image[100, 475].any():
+                    drawn = (msg, image)
+        self.assertIsNotNone(drawn, '%d annotated images, none with both results'
+                             % len(self.annotated))
+        msg, image = drawn
+        self.assertEqual(msg.header.frame_id, 'test_cam')
+        self.assertEqual(image[240, 100].tolist(), list(class_color(0)))  # box left edge
+        self.assertEqual(image[240, 300].tolist(), list(class_color(0)))  # box right edge
+        self.assertFalse(image[150:340, 110:290].any())  # nothing inside the box
+        self.assertEqual(image[100, 475].tolist(), list(stream_color(0)))  # edge a-b
+        self.assertFalse(image[400, 500].any())  # c scores 0.05: hidden
+        arrays = [a for a in self.markers if any(m.ns == 'keypoints/skeleton'
+                                                 for m in a.markers)]
+        self.assertTrue(arrays, 'no markers with the skeleton')
+        namespaces = {m.ns for m in arrays[-1].markers}
+        self.assertTrue({'image_plane', 'detections', 'detections/labels',
+                         'keypoints/points', 'keypoints/skeleton'} <= namespaces)
+        self.assertEqual(arrays[-1].markers[0].action, Marker.DELETEALL)
+        text = next(m for m in arrays[-1].markers if m.ns == 'detections/labels')
+        self.assertEqual(text.text, 'person 0.90')
+        self.assertEqual(text.header.frame_id, 'test_cam')
+
+
+@launch_testing.post_shutdown_test()
+class TestShutdown(unittest.TestCase):
+
+    def test_exit_code(self, proc_info):
+        launch_testing.asserts.assertExitCodes(proc_info)
