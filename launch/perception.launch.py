@@ -86,7 +86,7 @@ def is_true(context: LaunchContext, name: str) -> bool:
 
 
 def rviz_config(namespace: str) -> str:
-    """The rviz file, with its topics moved into ``namespace`` when there is one."""
+    """Return the rviz file, with its topics moved into ``namespace`` when there is one."""
     if not namespace:
         return str(RVIZ_CONFIG)
     text = RVIZ_CONFIG.read_text().replace('/visualizer_node/', '/%s/visualizer_node/'
@@ -115,7 +115,8 @@ def launch_nodes(context: LaunchContext) -> list:
         if takes_backend and backend:
             overrides['backend'] = backend
         actions.append(Node(package=PACKAGE, executable=executable, name=executable,
-                            namespace=namespace, parameters=[params_file, overrides],
+                            namespace=namespace,
+                            parameters=[params_file] + ([overrides] if overrides else []),
                             remappings=remaps, output='screen', emulate_tty=True))
     if is_true(context, 'rviz'):
         actions.append(Node(package='rviz2', executable='rviz2', name='rviz2',

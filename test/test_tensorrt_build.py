@@ -1,23 +1,19 @@
-"""TensorRT engine tooling: type-checked against tensorrt-stubs, built and run where TensorRT is.
+"""
+TensorRT engine tooling: built and run where TensorRT is.
 
 TensorRT cannot be installed on CI or the GPU lent to the project, so the build tests skip there
-with the reason; the mypy check runs wherever mypy and tensorrt-stubs are installed.
+with the reason.
 """
 from __future__ import annotations
 
-import ast
-import importlib.util
 import pathlib
-import re
-import subprocess
-import sys
 from typing import List
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, shared_path
+from conftest import shared_path
 from jetauto_perception import cli
 from jetauto_perception.core.cuda_utils import cuda_available
 
@@ -41,67 +37,7 @@ TRT_REASON = _tensorrt_reason()
 needs_tensorrt = pytest.mark.skipif(bool(TRT_REASON), reason=TRT_REASON)
 
 
-# -- type check against tensorrt-stubs ------------------------------------------------------------
-def _patched_stubs(target: pathlib.Path) -> pathlib.Path:
-    """Copy tensorrt-stubs' .pyi files to ``target``, repairing what mypy cannot parse.
-
-    tensorrt-stubs 10.13 ships without a py.typed marker (mypy then treats ``tensorrt`` as
-    untyped: every name is Any and the check is empty) and with a few lines that are not Python
-    (parameters named ``in``, a required parameter after defaulted ones). Served from MYPYPATH
-    and repaired, the stubs type-check the calls.
-    """
-    from importlib import metadata
-    try:
-        dist = metadata.distribution('tensorrt-stubs')
-    except metadata.PackageNotFoundError:
-        pytest.skip('tensorrt-stubs is not installed (pip install --no-deps tensorrt-stubs)')
-    copied = 0
-    for file in dist.files or []:
-        if file.suffix != '.pyi' or file.parts[0] not in ('tensorrt', 'tensorrt_bindings'):
-            continue
-        text = pathlib.Path(str(dist.locate_file(file))).read_text()
-        text = re.sub(r'(?<=[(,] )in: ', 'in_: ', text)
-        text = re.sub(r'(= None, channel_axis: int)\)', r'\1 = ...)', text)
-        try:
-            ast.parse(text)
-        except SyntaxError as exc:
-            pytest.skip('tensorrt-stubs %s has a line mypy cannot parse (%s): update the repair '
-                        'in this test' % (dist.version, exc))
-        out = target / str(file)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        copied += 1
-    assert copied >= 2, 'tensorrt-stubs has no tensorrt/*.pyi files'
-    return target
-
-
-def _mypy(stubs: pathlib.Path, files: List[str],
-          cache: pathlib.Path) -> subprocess.CompletedProcess:
-    config = cache / 'mypy.ini'
-    config.write_text('[mypy]\nignore_missing_imports = True\nfollow_imports = silent\n'
-                      'warn_unused_ignores = False\n'
-                      # the stubs' own flaws (a module attribute named bool...) are not ours
-                      '[mypy-tensorrt.*]\nignore_errors = True\n'
-                      '[mypy-tensorrt_bindings.*]\nignore_errors = True\n')
-    env = {'MYPYPATH': str(stubs), 'PATH': '/usr/bin:/bin'}
-    return subprocess.run([sys.executable, '-m', 'mypy', '--config-file', str(config),
-                           '--cache-dir', str(cache / 'cache')] + files,
-                          cwd=str(REPO), env=env, capture_output=True, text=True, timeout=300)
-
-
-def test_tensorrt_code_type_checks_against_the_stubs(tmp_path: pathlib.Path) -> None:
-    if importlib.util.find_spec('mypy') is None:
-        pytest.skip('mypy is not installed')
-    stubs = _patched_stubs(tmp_path / 'stubs')
-    # the check is real: a wrong call into TensorRT is reported
-    probe = tmp_path / 'probe.py'
-    probe.write_text('import tensorrt as trt\n'
-                     'builder = trt.Builder()\n'
-                     'builder.create_network(flags="explicit")\n')
-    wrong = _mypy(stubs, [str(probe)], tmp_path)
-    assert wrong.returncode == 1 and 'probe.py:2: error' in wrong.stdout, wrong.stdout
-    result = _mypy(stubs, TRT_FILES, tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+# The mypy check against tensorrt-stubs is test_code_quality.py's (tools/check_tensorrt_types.py).
 
 
 @pytest.mark.skipif(not TRT_REASON.startswith('TensorRT is not installed'),

@@ -11,7 +11,9 @@ from .common import add_engine_arguments
 from .common import engine_config_from
 from .common import ensure_dir
 from .common import Progress
+from ..core.cuda_yolo import create_yolov5_detector
 from ..core.draw import draw_detections
+from ..core.engine import create_engine
 from ..core.errors import PerceptionError
 from ..core.models import resolve_model
 from ..core.results_io import JsonlWriter
@@ -19,8 +21,8 @@ from ..core.sources import is_video
 from ..core.sources import iterate_frames
 from ..core.sources import list_images
 from ..core.timing import StageStats
+from ..core.yolov5 import load_class_names
 from ..core.yolov5 import resolve_class_filter
-from ..core.yolov5 import YoloV5Detector
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,14 +40,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--labels', default='', help='class names file (.txt / .yaml)')
     parser.add_argument('--max-frames', type=int, default=None, help='stop after N frames')
     parser.add_argument('--save-dir', default='', help='write annotated images here')
+    parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='cpu',
+                        help='pre-processing/decoding on the CPU (default, the reference) or '
+                             'the GPU (pycuda)')
     add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
-    detector = YoloV5Detector.from_model(
-        model, engine_config_from(args), args.labels, conf_threshold=args.conf,
-        iou_threshold=args.iou, max_det=args.max_det, multi_label=args.multi_label)
+    config = engine_config_from(args)
+    detector = create_yolov5_detector(
+        create_engine(model, config), args.device, device_id=config.device_id,
+        class_names=load_class_names(args.labels) if args.labels else None,
+        conf_threshold=args.conf, iou_threshold=args.iou, max_det=args.max_det,
+        multi_label=args.multi_label)
     if args.classes:
         try:
             detector.classes = resolve_class_filter(args.classes.split(','),

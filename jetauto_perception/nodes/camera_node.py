@@ -37,7 +37,7 @@ def _package_share(package: str) -> str:
 
 
 def camera_info_msg(calibration: CameraCalibration, header: Header) -> CameraInfo:
-    """CameraCalibration (plain data) -> sensor_msgs/CameraInfo."""
+    """Convert a CameraCalibration (plain data) to a sensor_msgs/CameraInfo."""
     msg = CameraInfo(header=header, width=calibration.width, height=calibration.height,
                      distortion_model=calibration.distortion_model)
     msg.d = [float(v) for v in calibration.d]

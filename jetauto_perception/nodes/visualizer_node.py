@@ -64,7 +64,7 @@ def calibration_from_msg(msg: CameraInfo) -> CameraCalibration:
 
 def keypoint_set_from_msg(msg: Detection2DArray, names: Sequence[str] = (),
                           edges: Sequence[Any] = ()) -> KeypointSet:
-    """The keypoint convention -> KeypointSet (the first ``len(names)`` results are keypoints).
+    """Convert the keypoint convention to a KeypointSet (the first ``len(names)`` results).
 
     Without names (no LabelInfo yet) every result counts as a keypoint.
     """
@@ -84,7 +84,7 @@ def keypoint_set_from_msg(msg: Detection2DArray, names: Sequence[str] = (),
 
 
 def marker_msg(data: MarkerData, header: Header) -> Marker:
-    """MarkerData (plain) -> visualization_msgs/Marker."""
+    """Convert a MarkerData (plain) to a visualization_msgs/Marker."""
     marker = Marker(header=header, ns=data.namespace, id=data.marker_id,
                     type=MARKER_TYPES[data.kind], action=Marker.ADD)
     marker.pose.orientation.w = 1.0

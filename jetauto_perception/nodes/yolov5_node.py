@@ -13,12 +13,14 @@ from .base import main_for
 from .base import parse_name_list
 from .conversions import detections_to_msg
 from .conversions import label_info_msg
+from ..core.cuda_yolo import create_yolov5_detector
 from ..core.detections import Detections
 from ..core.draw import draw_detections
+from ..core.engine import create_engine
 from ..core.errors import PerceptionError
 from ..core.models import resolve_model
+from ..core.yolov5 import load_class_names
 from ..core.yolov5 import resolve_class_filter
-from ..core.yolov5 import YoloV5Detector
 
 
 class YoloV5Node(ImageInferenceNode):
@@ -46,18 +48,23 @@ class YoloV5Node(ImageInferenceNode):
         labels = self.declare('labels_path', '',
                               'Class names file (.txt or .yaml); "" = the model\'s metadata',
                               read_only=True)
+        device = self.declare('device', 'auto',
+                              'Where pre-processing and decoding run: auto = CUDA when pycuda '
+                              'and a GPU are present', choices=('auto', 'cpu', 'cuda'),
+                              read_only=True)
         model = resolve_model(self.model_path)
-        self.detector = YoloV5Detector.from_model(
-            model, config, labels, conf_threshold=conf, iou_threshold=iou, max_det=max_det,
-            multi_label=multi_label,
+        self.detector = create_yolov5_detector(
+            create_engine(model, config), device, device_id=config.device_id,
+            class_names=load_class_names(labels) if labels else None, conf_threshold=conf,
+            iou_threshold=iou, max_det=max_det, multi_label=multi_label,
             input_size=(input_size, input_size) if input_size else None)
         reason = self.apply_parameter('classes', self.classes_text)
         if reason:
             raise PerceptionError(reason)
         self.timings = self.detector.timings
-        self.get_logger().info('loaded %s (%s, %d classes, input %dx%d)' % (
-            model, config.backend, len(self.detector.class_names), self.detector.input_hw[1],
-            self.detector.input_hw[0]))
+        self.get_logger().info('loaded %s (%s, %s data path, %d classes, input %dx%d)' % (
+            model, config.backend, type(self.detector).__name__, len(self.detector.class_names),
+            self.detector.input_hw[1], self.detector.input_hw[0]))
 
     def apply_parameter(self, name: str, value: Any) -> Optional[str]:
         if name == 'conf_threshold':

@@ -1,0 +1,126 @@
+"""perception.launch.py's arguments: which nodes start, with which parameters, remaps, rviz.
+
+The launch file's OpaqueFunction is evaluated in a real launch context (no process runs), and
+the launch_ros Nodes it returns are expanded as ``ros2 launch`` would. Runs wherever ROS 2 is
+sourced; skips elsewhere (test_perception_launch.py runs the file for real).
+"""
+import ast
+import importlib.util
+import os
+import re
+
+from conftest import REPO, require_ros
+
+require_ros()
+
+from launch import LaunchContext  # noqa: E402,I100
+from launch.actions import DeclareLaunchArgument  # noqa: E402
+from launch_ros.actions import Node  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+LAUNCH_FILE = REPO / 'launch' / 'perception.launch.py'
+
+
+def load_launch_module():
+    spec = importlib.util.spec_from_file_location('perception_launch', str(LAUNCH_FILE))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LAUNCH = load_launch_module()
+
+
+def setup_nodes():
+    text = (REPO / 'setup.py').read_text()
+    return ast.literal_eval(re.search(r'^NODES = (\[.*?\])', text, re.S | re.M).group(1))
+
+
+def launch(**arguments):
+    """The expanded nodes for these launch arguments: {executable: Node}."""
+    context = LaunchContext()
+    description = LAUNCH.generate_launch_description()
+    for entity in description.entities:
+        if isinstance(entity, DeclareLaunchArgument):
+            context.launch_configurations[entity.name] = arguments.pop(
+                entity.name, entity.default_value[0].perform(context))
+    assert not arguments, 'unknown launch arguments %s' % arguments
+    nodes = {}
+    for action in LAUNCH.launch_nodes(context):
+        if isinstance(action, Node):
+            action._perform_substitutions(context)
+            nodes[action.node_executable] = action
+    return nodes
+
+
+def parameters(node):
+    """Merged parameter values of an expanded Node (its params files in order)."""
+    values = {}
+    # launch_ros keeps the expanded --params-file list private; read it to see the overrides.
+    for path, is_file in node._Node__expanded_parameter_arguments:
+        assert is_file
+        with open(path) as f:
+            data = yaml.safe_load(f)
+        for key, section in data.items():
+            if key in ('/**', '/**/' + node.node_executable, node.node_name):
+                values.update(section['ros__parameters'])
+    return values
+
+
+def remaps(node):
+    return dict(node._Node__expanded_remappings or [])
+
+
+def test_every_node_of_the_launch_file_is_an_installed_executable():
+    assert {executable for executable, _, _, _ in LAUNCH.NODES} <= set(setup_nodes())
+
+
+def test_defaults_start_camera_detector_and_visualizer():
+    nodes = launch()
+    assert sorted(nodes) == ['camera_node', 'visualizer_node', 'yolov5_node']
+    for name, node in nodes.items():
+        assert node.node_package == 'jetauto_perception'
+        assert node.node_name == '/' + name
+    assert parameters(nodes['camera_node'])['source'] == '0'  # the params file's
+    assert parameters(nodes['yolov5_node'])['backend'] == 'onnxruntime'
+    assert remaps(nodes['yolov5_node'])['camera/image_raw'] == 'camera/image_raw'
+    assert remaps(nodes['visualizer_node'])['mediapipe/hands/label_info'] \
+        == 'mediapipe/hands/label_info'
+
+
+def test_arguments_override_the_params_file_and_enable_nodes():
+    nodes = launch(source='/data/run.mp4', backend='tensorrt', enable_hands='true',
+                   enable_pose='True', enable_detector='false', namespace='robot1')
+    assert sorted(nodes) == ['camera_node', 'hands_node', 'pose_node', 'visualizer_node']
+    assert parameters(nodes['camera_node'])['source'] == '/data/run.mp4'
+    assert parameters(nodes['camera_node'])['fps'] == 30.0
+    assert all(node.expanded_node_namespace == '/robot1' for node in nodes.values())
+    assert 'backend' not in parameters(nodes['hands_node'])
+    assert launch(backend='tensorrt')['yolov5_node'] is not None
+    assert parameters(launch(backend='tensorrt')['yolov5_node'])['backend'] == 'tensorrt'
+
+
+def test_a_numeric_source_stays_a_string():
+    assert parameters(launch(source='1')['camera_node'])['source'] == '1'
+
+
+def test_rviz_uses_the_installed_config_moved_into_the_namespace():
+    nodes = launch(rviz='true')
+    rviz = nodes['rviz2']
+    arguments = [str(a) for a in rviz._Node__arguments]
+    assert arguments[0] == '-d' and arguments[1] == str(LAUNCH.RVIZ_CONFIG)
+    assert os.path.isfile(arguments[1])
+    text = open(arguments[1]).read()
+    assert '/visualizer_node/image' in text and '/visualizer_node/markers' in text
+    rviz = launch(rviz='true', namespace='robot1')['rviz2']
+    moved = str(rviz._Node__arguments[1])
+    assert '/robot1/visualizer_node/image' in open(moved).read()
+    os.unlink(moved)
+
+
+def test_bad_flags_and_params_file_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match='enable_hands'):
+        launch(enable_hands='maybe')
+    with pytest.raises(FileNotFoundError, match='params_file'):
+        launch(params_file=str(tmp_path / 'none.yaml'))
