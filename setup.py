@@ -14,6 +14,7 @@ NODES = [
     'pose_node',
     'camera_node',
     'visualizer_node',
+    'keypoint_node',
 ]
 
 

@@ -49,6 +49,8 @@ NODES: List[Tuple[str, str, Remaps, bool]] = [
      [('camera/image_raw', IMAGE), ('camera/camera_info', CAMERA_INFO)], False),
     ('yolov5_node', 'enable_detector',
      [('camera/image_raw', IMAGE)] + results(DETECTIONS), True),
+    ('keypoint_node', 'enable_keypoints',
+     [('camera/image_raw', IMAGE), ('detections', DETECTIONS)] + results(KEYPOINTS), True),
     ('face_mesh_node', 'enable_face_mesh',
      [('camera/image_raw', IMAGE)] + results(FACE_MESH), False),
     ('hands_node', 'enable_hands', [('camera/image_raw', IMAGE)] + results(HANDS), False),
@@ -66,6 +68,8 @@ ARGUMENTS = [
     ('enable_camera', 'true', 'Start camera_node (false: another driver publishes '
                               'camera/image_raw)'),
     ('enable_detector', 'true', 'Start yolov5_node (detections)'),
+    ('enable_keypoints', 'false', 'Start keypoint_node (keypoints: COCO-17 of the detected '
+                                  'people)'),
     ('enable_face_mesh', 'false', 'Start face_mesh_node (mediapipe/face_mesh)'),
     ('enable_hands', 'false', 'Start hands_node (mediapipe/hands)'),
     ('enable_pose', 'false', 'Start pose_node (mediapipe/pose)'),
@@ -122,8 +126,13 @@ def launch_nodes(context: LaunchContext) -> list:
         actions.append(Node(package='rviz2', executable='rviz2', name='rviz2',
                             namespace=namespace,
                             arguments=['-d', rviz_config(namespace)], output='screen'))
-    names = ', '.join(a.node_executable for a in actions if hasattr(a, 'node_executable'))
-    return [LogInfo(msg='perception: starting %s' % (names or 'nothing'))] + actions
+    names = [a.node_executable for a in actions if isinstance(a, Node)]
+    notes = [LogInfo(msg='perception: starting %s' % (', '.join(names) or 'nothing'))]
+    if 'keypoint_node' in names and 'yolov5_node' not in names:
+        notes.append(LogInfo(msg='perception: keypoint_node takes its person boxes from '
+                                 'detections: enable_detector:=true (or set use_detections: '
+                                 'false in params_file for whole-frame keypoints)'))
+    return notes + actions
 
 
 def generate_launch_description() -> LaunchDescription:

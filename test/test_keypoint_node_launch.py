@@ -3,7 +3,9 @@ keypoint_node against a real ROS 2: image + detections in, keypoints out.
 
 Two node processes: one pairs images with the detections of the same stamp (the person boxes
 come from the real YOLOv5n on bus.jpg, run in this test process), one takes the whole frame
-(``use_detections:=false``). Runs wherever ROS 2 is sourced; skips elsewhere.
+(``use_detections:=false``). Each runs in its own namespace, so other ROS tests on this machine
+that publish ``camera/image_raw`` or ``detections`` cannot disturb the pairing. Runs wherever
+ROS 2 is sourced; skips elsewhere.
 """
 import unittest
 
@@ -37,6 +39,8 @@ from jetauto_perception.core.yolov5 import YoloV5Detector  # noqa: E402
 from jetauto_perception.nodes.conversions import detections_to_msg  # noqa: E402
 from jetauto_perception.nodes.conversions import parse_label_info  # noqa: E402
 
+NAMESPACE = '/keypoint_test'
+FRAME_NAMESPACE = '/keypoint_frame_test'
 POSE_MODEL = SHARED / 'models' / 'pose' / 'simplepose_mbv2_256x192.onnx'
 DETECTOR_MODEL = SHARED / 'models' / 'yolov5' / 'yolov5n.onnx'
 
@@ -45,13 +49,12 @@ DETECTOR_MODEL = SHARED / 'models' / 'yolov5' / 'yolov5n.onnx'
 def generate_test_description():
     paired = launch.actions.ExecuteProcess(
         cmd=node_command('keypoint_node', 'model_path:=%s' % POSE_MODEL, 'score_threshold:=0.0',
-                         'device:=cpu', 'stats_period:=1.0'),
+                         'device:=cpu', 'stats_period:=1.0') + ['-r', '__ns:=' + NAMESPACE],
         additional_env=node_env(), output='screen', name='keypoint_node')
     whole_frame = launch.actions.ExecuteProcess(
         cmd=node_command('keypoint_node', 'model_path:=%s' % POSE_MODEL, 'use_detections:=false',
                          'score_threshold:=0.0', 'flip_test:=true', 'decode:=dark')
-        + ['-r', '__node:=keypoint_frame_node', '-r', 'keypoints:=frame_keypoints',
-           '-r', 'camera/image_raw:=frame_image'],
+        + ['-r', '__ns:=' + FRAME_NAMESPACE],
         additional_env=node_env(), output='screen', name='keypoint_frame_node')
     return launch.LaunchDescription([paired, whole_frame, launch_testing.actions.ReadyToTest()])
 
@@ -61,14 +64,15 @@ class TestKeypointNode(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         rclpy.init()
-        cls.node = rclpy.create_node('keypoint_node_tester')
+        cls.node = rclpy.create_node('keypoint_node_tester', namespace=NAMESPACE)
         cls.keypoints = []
         cls.frame_keypoints = []
         cls.node.create_subscription(Detection2DArray, 'keypoints', cls.keypoints.append, 10)
-        cls.node.create_subscription(Detection2DArray, 'frame_keypoints',
+        cls.node.create_subscription(Detection2DArray, FRAME_NAMESPACE + '/keypoints',
                                      cls.frame_keypoints.append, 10)
         cls.images = cls.node.create_publisher(Image, 'camera/image_raw', 10)
-        cls.frame_images = cls.node.create_publisher(Image, 'frame_image', 10)
+        cls.frame_images = cls.node.create_publisher(Image, FRAME_NAMESPACE + '/camera/image_raw',
+                                                     10)
         cls.detections = cls.node.create_publisher(Detection2DArray, 'detections', 10)
         cls.bus = load_image(SHARED / 'data' / 'images' / 'bus.jpg')
         detector = YoloV5Detector.from_model(str(DETECTOR_MODEL))

@@ -6,7 +6,7 @@ from conftest import require_ros
 
 require_ros()
 
-from ros_helpers import node_command, node_env  # noqa: E402
+from ros_helpers import node_command, node_env  # noqa: E402,I100
 
 
 def run_node(*params):

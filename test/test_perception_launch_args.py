@@ -89,6 +89,15 @@ def test_defaults_start_camera_detector_and_visualizer():
         == 'mediapipe/hands/label_info'
 
 
+def test_keypoints_take_the_detectors_boxes_and_the_backend():
+    nodes = launch(enable_keypoints='true', backend='tensorrt')
+    assert sorted(nodes) == ['camera_node', 'keypoint_node', 'visualizer_node', 'yolov5_node']
+    assert remaps(nodes['keypoint_node'])['detections'] == 'detections'
+    assert remaps(nodes['keypoint_node'])['keypoints/label_info'] == 'keypoints/label_info'
+    assert parameters(nodes['keypoint_node'])['backend'] == 'tensorrt'
+    assert parameters(nodes['keypoint_node'])['input_size'] == [256, 192]
+
+
 def test_arguments_override_the_params_file_and_enable_nodes():
     nodes = launch(source='/data/run.mp4', backend='tensorrt', enable_hands='true',
                    enable_pose='True', enable_detector='false', namespace='robot1')

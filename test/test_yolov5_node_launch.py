@@ -9,7 +9,7 @@ from conftest import require_ros, SHARED
 
 require_ros()
 
-import launch  # noqa: E402
+import launch  # noqa: E402,I100
 import launch.actions  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402

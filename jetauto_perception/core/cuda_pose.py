@@ -19,7 +19,7 @@ kernels against them. pycuda is imported lazily, so this module imports anywhere
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -460,10 +460,3 @@ class CudaPoseRunner:
             for buffer in (self.image, self.matrices, self.crops, self.heatmaps, self.keypoints):
                 buffer.free()
             self.flip_perm.free()
-
-
-def device_summary(device_id: int = 0) -> Dict[str, str]:
-    """Name and compute capability of the GPU (for benchmark reports)."""
-    context = CudaContext.get(device_id)
-    major, minor = context.device.compute_capability()
-    return {'name': context.name, 'compute_capability': '%d.%d' % (major, minor)}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from itertools import chain
 from operator import attrgetter
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -464,21 +465,24 @@ class MediaPipeLandmarker:
         """``(K, 4)`` x, y, z, score in pixels and the per-landmark presence."""
         count = len(landmarks)
         points = np.empty((count, 4), dtype=np.float32)
-        # column by column with fromiter: the fastest way through MediaPipe's landmark objects
-        for column, name in enumerate(('x', 'y', 'z')):
-            points[:, column] = np.fromiter(map(attrgetter(name), landmarks), np.float32, count)
-        points[:, 0] *= width
-        points[:, 1] *= height
+        # one pass through MediaPipe's landmark objects (the costly part for 478 face points)
+        points[:, :3] = np.fromiter(chain.from_iterable(map(_XYZ, landmarks)), np.float32,
+                                    3 * count).reshape(count, 3)
+        points[:, :2] *= (width, height)
         if self.task == 'pose':
-            points[:, 3] = np.fromiter(map(_score, map(attrgetter('visibility'), landmarks)),
-                                       np.float32, count)
-            presence = np.fromiter(map(_score, map(attrgetter('presence'), landmarks)),
-                                   np.float32, count)
+            points[:, 3] = np.fromiter(map(_score, map(_VISIBILITY, landmarks)), np.float32,
+                                       count)
+            presence = np.fromiter(map(_score, map(_PRESENCE, landmarks)), np.float32, count)
         else:
             # face and hand models give no per-landmark score (older wheels fill in 0.0)
             points[:, 3] = 1.0
             presence = points[:, 3]
         return points, presence
+
+
+_XYZ = attrgetter('x', 'y', 'z')
+_VISIBILITY = attrgetter('visibility')
+_PRESENCE = attrgetter('presence')
 
 
 def _close_landmarkers(landmarkers: Dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from rcl_interfaces.msg import IntegerRange
 from rcl_interfaces.msg import ParameterDescriptor
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -54,7 +55,41 @@ class StartupError(Exception):
     """The node cannot start; the message is one line naming the fix."""
 
 
-class ImageInferenceNode(Node):
+class PerceptionNode(Node):
+    """
+    A node whose parameters are declared with a description, a range or choices.
+
+    A wrong parameter value or type becomes a one-line :class:`StartupError`.
+    """
+
+    def declare(self, name: str, default: Any, description: str,
+                min_value: Optional[float] = None, max_value: Optional[float] = None,
+                choices: Optional[Sequence[str]] = None, read_only: bool = False) -> Any:
+        """Declare a parameter with a description (and range / choices) and return its value."""
+        descriptor = ParameterDescriptor(description=description, read_only=read_only)
+        if choices:
+            descriptor.additional_constraints = 'one of: ' + ', '.join(choices)
+        if min_value is not None and max_value is not None:
+            if isinstance(default, bool):
+                pass
+            elif isinstance(default, int):
+                descriptor.integer_range = [IntegerRange(
+                    from_value=int(min_value), to_value=int(max_value), step=1)]
+            elif isinstance(default, float):
+                descriptor.floating_point_range = [FloatingPointRange(
+                    from_value=float(min_value), to_value=float(max_value), step=0.0)]
+        try:
+            value = self.declare_parameter(name, default, descriptor).value
+        except ParameterException as exc:  # wrong type or out of range
+            raise StartupError('%s (fix it in the params file or the -p argument)'
+                               % exc) from None
+        if choices and value not in choices:
+            raise StartupError("parameter %s is '%s': use one of %s"
+                               % (name, value, ', '.join(choices)))
+        return value
+
+
+class ImageInferenceNode(PerceptionNode):
     """
     Base of the image-in, Detection2DArray-out nodes.
 
@@ -123,29 +158,6 @@ class ImageInferenceNode(Node):
     def apply_parameter(self, name: str, value: Any) -> Optional[str]:
         """Apply a run-time change of a live parameter; return a reason to reject it."""
         return 'parameter %s cannot change at run time: restart the node' % name
-
-    # -- parameters ----------------------------------------------------------------------------
-    def declare(self, name: str, default: Any, description: str,
-                min_value: Optional[float] = None, max_value: Optional[float] = None,
-                choices: Optional[Sequence[str]] = None, read_only: bool = False) -> Any:
-        """Declare a parameter with a description (and range / choices) and return its value."""
-        descriptor = ParameterDescriptor(description=description, read_only=read_only)
-        if choices:
-            descriptor.additional_constraints = 'one of: ' + ', '.join(choices)
-        if min_value is not None and max_value is not None:
-            if isinstance(default, bool):
-                pass
-            elif isinstance(default, int):
-                descriptor.integer_range = [IntegerRange(
-                    from_value=int(min_value), to_value=int(max_value), step=1)]
-            elif isinstance(default, float):
-                descriptor.floating_point_range = [FloatingPointRange(
-                    from_value=float(min_value), to_value=float(max_value), step=0.0)]
-        value = self.declare_parameter(name, default, descriptor).value
-        if choices and value not in choices:
-            raise StartupError("parameter %s is '%s': use one of %s"
-                               % (name, value, ', '.join(choices)))
-        return value
 
     def declare_engine_parameters(self, default_model: str) -> EngineConfig:
         """Declare the inference-backend parameters every model node shares."""
@@ -240,6 +252,8 @@ class ImageInferenceNode(Node):
             logger.error('frame skipped: %s' % exc, throttle_duration_sec=ERROR_THROTTLE_S)
             return
         except Exception as exc:  # keep running on anything the model or decoder throws
+            if not self._running or not self.context.ok():
+                return  # shutting down: the publisher's context is gone, nothing to report
             self.bad += 1
             logger.error('frame skipped, %s: %s' % (type(exc).__name__, exc),
                          throttle_duration_sec=ERROR_THROTTLE_S)

@@ -14,20 +14,26 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import SetParametersResult
 import rclpy
-from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_system_default
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from .base import ImageInferenceNode, StartupError
+from .base import PerceptionNode
+from .base import StartupError
 from .conversions import bgr_to_image
-from ..core.camera_info import calibration_for, CameraCalibration, uncalibrated
-from ..core.capture import Capture, CapturedFrame, CaptureSettings
+from ..core.camera_info import calibration_for
+from ..core.camera_info import CameraCalibration
+from ..core.camera_info import uncalibrated
+from ..core.capture import Capture
+from ..core.capture import CapturedFrame
+from ..core.capture import CaptureSettings
+from ..core.capture import SourceUnavailableError
 from ..core.errors import PerceptionError
 
 
@@ -49,11 +55,8 @@ def camera_info_msg(calibration: CameraCalibration, header: Header) -> CameraInf
     return msg
 
 
-class CameraNode(Node):
+class CameraNode(PerceptionNode):
     """Publishes the frames of one source (see the module docstring)."""
-
-    # The same declaration helper as the model nodes (description, range, choices, read-only).
-    declare = ImageInferenceNode.declare
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('camera_node', **kwargs)
@@ -64,9 +67,8 @@ class CameraNode(Node):
                                    clock_ns=lambda: self.get_clock().now().nanoseconds)
             self.calibration = calibration_for(camera_info_url, self.camera_name,
                                                _package_share)
-        except ParameterException as exc:
-            raise StartupError('%s (fix it in the params file or the -p argument)' % exc) \
-                from None
+            if self.capture.spec.kind != 'stream':  # (a stream may take seconds to open)
+                self._open_now()
         except PerceptionError as exc:
             raise StartupError(str(exc)) from None
         if self.calibration is not None:
@@ -75,7 +77,7 @@ class CameraNode(Node):
                 self.calibration.camera_name or self.camera_name))
         self._uncalibrated: Dict[Tuple[int, int], CameraCalibration] = {}
         self._size_warned = False
-        self.exit_code = 0
+        self.exit_code: Optional[int] = None
         self.published = 0
         self._stats_count = 0
         self._stats_since = time.monotonic()
@@ -88,7 +90,7 @@ class CameraNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._thread = threading.Thread(target=self._run, name='camera_capture', daemon=True)
         self._thread.start()
-        logger.info('capturing %s -> %s' % (self.capture.spec.describe(),
+        logger.info('capturing %s -> %s' % (self.capture.describe(),
                                             self.image_publisher.topic_name))
 
     def _declare_parameters(self) -> Tuple[Any, CaptureSettings, str]:
@@ -143,6 +145,13 @@ class CameraNode(Node):
             0.0, 3600.0, read_only=True)
         return source, settings, camera_info_url
 
+    def _open_now(self) -> None:
+        """Open the source at startup, so a mistake retrying cannot fix stops the node here."""
+        try:
+            self.capture.open_reader()
+        except SourceUnavailableError:
+            pass  # absent for now: the capture thread says so and retries
+
     def _on_set_parameters(self, params: List[Parameter]) -> SetParametersResult:
         for param in params:
             if param.name == 'frame_id':
@@ -176,8 +185,9 @@ class CameraNode(Node):
                             'exit_on_end:=true exits)')
 
     def _finish(self, code: int) -> None:
+        # main() spins until this is set (shutting the context down from this thread races
+        # with the executor).
         self.exit_code = code
-        self.context.try_shutdown()
 
     def publish(self, frame: CapturedFrame) -> None:
         """Publish one frame and its camera info with the capture stamp."""
@@ -232,13 +242,14 @@ def main(args: Optional[List[str]] = None) -> None:
         rclpy.try_shutdown()
         sys.exit(1)
     try:
-        rclpy.spin(node)
+        while rclpy.ok() and node.exit_code is None:
+            rclpy.spin_once(node, timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-    sys.exit(node.exit_code)
+    sys.exit(node.exit_code or 0)
 
 
 if __name__ == '__main__':

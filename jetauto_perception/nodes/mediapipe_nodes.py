@@ -225,7 +225,11 @@ class KeypointArrayEncoder:
         out.extend(bytes(36 * 8))  # covariance, still 8-aligned
         return score_at, position_at
 
-    def _results_template(self, phase: int) -> Tuple[np.ndarray, np.ndarray]:
+    def _results_template(self, phase: int) -> Tuple[bytes, np.ndarray]:
+        """Return the K keypoint results as bytes, for a start at payload offset ``phase``.
+
+        Also the byte offsets (K, 4) of each score, x, y and z in them (the values are zeros).
+        """
         template = self._templates.get(phase)
         if template is None:
             start = 4 + phase
@@ -234,8 +238,7 @@ class KeypointArrayEncoder:
             for name in self.names:
                 score_at, position_at = self._hypothesis(out, name, 0.0)
                 offsets.append((score_at, position_at, position_at + 8, position_at + 16))
-            template = (np.frombuffer(bytes(out[start:]), dtype=np.uint8),
-                        np.asarray(offsets, dtype=np.intp) - start)
+            template = (bytes(out[start:]), np.asarray(offsets, dtype=np.intp) - start)
             self._templates[phase] = template
         return template
 
@@ -243,10 +246,13 @@ class KeypointArrayEncoder:
     def encode(self, header: Header, boxes: Sequence[Sequence[float]],
                keypoints: Sequence[np.ndarray], labels: Optional[Sequence[str]] = None,
                extra_results: Optional[Sequence[Sequence[Tuple[str, float]]]] = None) -> bytes:
-        """Serialize what ``keypoints_to_msg(header, boxes, keypoints, self.names, None,
-        labels, extra_results)`` builds (``keypoints[i]`` is ``(K, 4)`` x, y, z, score).
+        """Serialize the Detection2DArray of ``keypoints_to_msg`` with the same arguments.
+
+        ``keypoints[i]`` is ``(K, 4)`` x, y, z, score; the instance scores are not part of the
+        message (as in ``keypoints_to_msg``).
         """
         out = bytearray(b'\x00\x01\x00\x00')  # CDR little endian
+        writes = []  # (float64 slots (K, 4) in the payload, their values (K, 4))
         self._header(out, header)
         self._uint32(out, len(boxes))
         for i, (box, points) in enumerate(zip(boxes, keypoints)):
@@ -254,17 +260,19 @@ class KeypointArrayEncoder:
             self._header(out, header)
             self._uint32(out, len(points) + len(extras))
             template, offsets = self._results_template((len(out) - 4) % 8)
-            block = template.copy()
-            values = np.asarray(points, dtype=np.float64)[:, [3, 0, 1, 2]]
-            byte_index = offsets[:, :, None] + np.arange(8)
-            block[byte_index] = np.ascontiguousarray(values, dtype='<f8').view(
-                np.uint8).reshape(len(points), 4, 8)
-            out.extend(block.tobytes())
+            # every float64 is 8-aligned in the payload: slot = payload offset / 8
+            writes.append(((len(out) - 4 + offsets) // 8, np.asarray(points)[:, [3, 0, 1, 2]]))
+            out.extend(template)
             for class_id, score in extras:
                 self._hypothesis(out, class_id, float(score))
             x1, y1, x2, y2 = (float(v) for v in box[:4])
             self._float64(out, (x1 + x2) / 2.0, (y1 + y2) / 2.0, 0.0, x2 - x1, y2 - y1)
             self._string(out, labels[i] if labels else str(i))
+        if writes:
+            slots = np.frombuffer(out, dtype='<f8', offset=4, count=(len(out) - 4) // 8)
+            for index, values in writes:
+                slots[index] = values
+            del slots  # release the buffer before copying it out
         return bytes(out)
 
     def check_against_rclpy(self) -> str:

@@ -24,22 +24,36 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from geometry_msgs.msg import Point
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.exceptions import ParameterException
-from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data, QoSProfile
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import ColorRGBA, Header
-from vision_msgs.msg import Detection2DArray, LabelInfo
-from visualization_msgs.msg import Marker, MarkerArray
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import Image
+from std_msgs.msg import ColorRGBA
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray
+from vision_msgs.msg import LabelInfo
+from visualization_msgs.msg import Marker
+from visualization_msgs.msg import MarkerArray
 
-from .base import ImageInferenceNode, LATCHED_QOS, main_for, parse_name_list, StartupError
-from .conversions import bgr_to_image, image_to_bgr, msg_to_detections, parse_label_info
+from .base import LATCHED_QOS
+from .base import main_for
+from .base import parse_name_list
+from .base import PerceptionNode
+from .conversions import bgr_to_image
+from .conversions import image_to_bgr
+from .conversions import msg_to_detections
+from .conversions import parse_label_info
 from ..core.camera_info import CameraCalibration
 from ..core.detections import Detections
 from ..core.errors import ImageFormatError
-from ..core.stamp_cache import ResultSynchronizer, SyncedFrame
-from ..core.visualization import draw_results, frame_markers, ImagePlane, KeypointSet, MarkerData
+from ..core.stamp_cache import ResultSynchronizer
+from ..core.stamp_cache import SyncedFrame
+from ..core.visualization import draw_results
+from ..core.visualization import frame_markers
+from ..core.visualization import ImagePlane
+from ..core.visualization import KeypointSet
+from ..core.visualization import MarkerData
 
 MARKER_TYPES = {'line_list': Marker.LINE_LIST, 'line_strip': Marker.LINE_STRIP,
                 'points': Marker.POINTS, 'text': Marker.TEXT_VIEW_FACING}
@@ -106,18 +120,12 @@ def marker_msg(data: MarkerData, header: Header) -> Marker:
     return marker
 
 
-class VisualizerNode(Node):
+class VisualizerNode(PerceptionNode):
     """Draws every result stream on its image and publishes rviz markers."""
-
-    declare = ImageInferenceNode.declare
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('visualizer_node', **kwargs)
-        try:
-            detection_topics, keypoint_topics = self._declare_parameters()
-        except ParameterException as exc:
-            raise StartupError('%s (fix it in the params file or the -p argument)' % exc) \
-                from None
+        detection_topics, keypoint_topics = self._declare_parameters()
         self.calibration: Optional[CameraCalibration] = None
         self.label_info: Dict[str, Any] = {}
         self.image_publisher = self.create_publisher(Image, '~/image', 1)
