@@ -27,10 +27,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+import importlib
 from itertools import chain
 from operator import attrgetter
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -140,7 +141,6 @@ def package_edges(holder: str, name: str) -> Optional[Tuple[Edge, ...]]:
     if legacy is None:
         return None
     try:
-        import importlib
         module = importlib.import_module('mediapipe.python.solutions.' + legacy[0])
         # legacy lists are frozensets: sort them so the published order is stable
         return tuple(sorted((int(a), int(b)) for a, b in getattr(module, legacy[1])))
@@ -155,7 +155,7 @@ POSE_EDGES: Tuple[Edge, ...] = (
 #: Face oval, eyes, eyebrows and lips (empty where mediapipe exposes no face connections).
 FACE_CONTOUR_EDGES: Tuple[Edge, ...] = (
     package_edges('FaceLandmarksConnections', 'FACE_LANDMARKS_CONTOURS') or ())
-#: The full triangle mesh of points 0-467 (about 2,600 edges).
+#: The full triangle mesh of points 0-467 (2,556 edges in mediapipe 1.2).
 FACE_TESSELATION_EDGES: Tuple[Edge, ...] = (
     package_edges('FaceLandmarksConnections', 'FACE_LANDMARKS_TESSELATION') or ())
 FACE_IRIS_EDGES: Tuple[Edge, ...] = (
@@ -242,7 +242,7 @@ class LandmarkResult:
     def __len__(self) -> int:
         return len(self.instances)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[LandmarkInstance]:
         return iter(self.instances)
 
     @property

@@ -64,8 +64,8 @@ class MediaPipeNode(ImageInferenceNode):
         name, topic, self.count_parameter, self.count_default = NODE_SPECS[self.task]
         self.live_parameters = (self.count_parameter, 'output_blendshapes') + tuple(
             name for name, _ in _CONFIDENCES)
-        self.mask_publisher = None
-        self.encoder = None
+        self.mask_publisher: Optional[Any] = None
+        self.encoder: Optional[KeypointArrayEncoder] = None
         self._pending_options: Optional[LandmarkerOptions] = None
         super().__init__(name, topic, **kwargs)
 
@@ -104,13 +104,13 @@ class MediaPipeNode(ImageInferenceNode):
         if mask:
             self.mask_publisher = self.create_publisher(
                 Image, NODE_SPECS[self.task][1] + '/segmentation_mask', 1)
-        self.encoder: Optional[KeypointArrayEncoder] = KeypointArrayEncoder(
-            self.landmarker.names)
-        mismatch = self.encoder.check_against_rclpy()
+        encoder = KeypointArrayEncoder(self.landmarker.names)
+        mismatch = encoder.check_against_rclpy()
         if mismatch:
             self.get_logger().warning('publishing through rclpy message objects (slower): %s'
                                       % mismatch)
-            self.encoder = None
+        else:
+            self.encoder = encoder
         self.get_logger().info('loaded %s (%s, up to %d, %d keypoints, %d edges)' % (
             model, self.task, count, len(self.landmarker.names), len(self.edges)))
 
@@ -188,7 +188,7 @@ class KeypointArrayEncoder:
     def __init__(self, names: Sequence[str]) -> None:
         self.names = tuple(names)
         #: alignment phase -> (results template, byte offsets (K, 4) of score, x, y, z)
-        self._templates: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+        self._templates: Dict[int, Tuple[bytes, np.ndarray]] = {}
 
     # -- CDR primitives (alignment is relative to the payload, after the 4-byte header) -------
     @staticmethod
@@ -230,17 +230,16 @@ class KeypointArrayEncoder:
 
         Also the byte offsets (K, 4) of each score, x, y and z in them (the values are zeros).
         """
-        template = self._templates.get(phase)
-        if template is None:
+        if phase not in self._templates:
             start = 4 + phase
             out = bytearray(start)
             offsets = []
             for name in self.names:
                 score_at, position_at = self._hypothesis(out, name, 0.0)
                 offsets.append((score_at, position_at, position_at + 8, position_at + 16))
-            template = (bytes(out[start:]), np.asarray(offsets, dtype=np.intp) - start)
-            self._templates[phase] = template
-        return template
+            self._templates[phase] = (bytes(out[start:]),
+                                      np.asarray(offsets, dtype=np.intp) - start)
+        return self._templates[phase]
 
     # -- the message ---------------------------------------------------------------------------
     def encode(self, header: Header, boxes: Sequence[Sequence[float]],
