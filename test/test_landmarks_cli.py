@@ -76,7 +76,7 @@ def test_video_runs_in_video_mode_with_frame_times(tmp_path):
 
 @pytest.mark.parametrize('content,needle', [
     (None, 'not found'),
-    (b'garbage' * 50, 'as a MediaPipe face landmarker'),
+    (b'garbage' * 50, 'corrupt or not a MediaPipe face landmarker'),
 ])
 def test_bad_model_is_one_line_error(tmp_path, content, needle):
     path = tmp_path / 'model.task'

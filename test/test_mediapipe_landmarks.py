@@ -317,7 +317,7 @@ def test_damaged_manifest_model_names_the_checksum(tmp_path):
 
 
 def test_wrong_bundle_for_the_task_is_a_model_error():
-    with pytest.raises(ModelError, match='face landmarker') as info:
+    with pytest.raises(ModelError, match='not a MediaPipe face landmarker') as info:
         ml.MediaPipeLandmarker('face', model('hands'))
     assert 'face_detector' in str(info.value)
 

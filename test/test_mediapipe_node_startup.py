@@ -14,8 +14,6 @@ from ros_helpers import node_env  # noqa: E402
 
 def run_node(module, *params):
     env = dict(os.environ, **node_env())
-    env['PYTHONPATH'] = os.pathsep.join(p for p in (env['PYTHONPATH'],
-                                                    os.environ.get('PYTHONPATH')) if p)
     result = subprocess.run(node_command(module, *params), env=env, capture_output=True,
                             text=True, timeout=120)
     return result.returncode, result.stdout + result.stderr
@@ -33,7 +31,7 @@ def test_corrupt_model(tmp_path):
     bad.write_bytes(b'not a model' * 100)
     code, output = run_node('hands_node', 'model_path:=%s' % bad)
     assert code == 1, output
-    assert 'as a MediaPipe hands landmarker' in output and 'Traceback' not in output
+    assert 'corrupt or not a MediaPipe hands landmarker' in output and 'Traceback' not in output
 
 
 def test_wrong_bundle_for_the_node():
@@ -46,3 +44,9 @@ def test_bad_choice():
     code, output = run_node('face_mesh_node', 'face_edges:=wireframe')
     assert code == 1, output
     assert 'face_edges' in output and 'contours' in output and 'Traceback' not in output
+
+
+def test_out_of_range_parameter():
+    code, output = run_node('pose_node', 'num_poses:=0')
+    assert code == 1, output
+    assert 'num_poses' in output and 'Traceback' not in output

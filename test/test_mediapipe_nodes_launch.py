@@ -4,7 +4,6 @@ The MediaPipe nodes against a real ROS 2: image in, Detection2DArray out, LabelI
 face_mesh_node, hands_node and pose_node run side by side on camera/image_raw. Runs wherever
 ROS 2 is sourced (launch_testing's pytest plugin collects it); skips elsewhere.
 """
-import os
 import unittest
 
 from conftest import REPO
@@ -41,30 +40,20 @@ TOPICS = {'face': 'mediapipe/face_mesh', 'hands': 'mediapipe/hands', 'pose': 'me
 COUNTS = {'face': 478, 'hands': 21, 'pose': 33}
 
 
-def env():
-    """node_env() keeping the sourced ROS 2 Python path (additional_env replaces variables)."""
-    variables = node_env()
-    inherited = os.environ.get('PYTHONPATH', '')
-    if inherited and inherited not in variables.get('PYTHONPATH', ''):
-        variables['PYTHONPATH'] = os.pathsep.join(
-            p for p in (variables.get('PYTHONPATH'), inherited) if p)
-    return variables
-
-
 @pytest.mark.launch_test
 def generate_test_description():
     nodes = {
         'face': launch.actions.ExecuteProcess(
             cmd=node_command('face_mesh_node', 'output_blendshapes:=true',
                              'model_path:=%s' % (MODELS / 'face_landmarker.task')),
-            additional_env=env(), output='screen', name='face_mesh_node'),
+            additional_env=node_env(), output='screen', name='face_mesh_node'),
         'hands': launch.actions.ExecuteProcess(
             cmd=node_command('hands_node', 'model_path:=%s' % (MODELS / 'hand_landmarker.task'),
                              'stats_period:=1.0'),
-            additional_env=env(), output='screen', name='hands_node'),
+            additional_env=node_env(), output='screen', name='hands_node'),
         'pose': launch.actions.ExecuteProcess(
             cmd=node_command('pose_node', 'output_segmentation_mask:=true'),  # manifest name
-            additional_env=env(), output='screen', name='pose_node'),
+            additional_env=node_env(), output='screen', name='pose_node'),
     }
     return launch.LaunchDescription(list(nodes.values())
                                     + [launch_testing.actions.ReadyToTest()]), nodes

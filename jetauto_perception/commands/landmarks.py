@@ -1,4 +1,5 @@
-"""``jetauto-perception landmarks``: MediaPipe face mesh / hands / pose -> JSONL.
+"""
+``jetauto-perception landmarks``: MediaPipe face mesh / hands / pose -> JSONL.
 
 One JSON object per image or video frame: ``{"image": name, "instances": [{"bbox": [x1, y1, x2,
 y2], "score": s, "label": "face" | "Left" | "Right" | "person", "keypoints": [[x, y, z, score],

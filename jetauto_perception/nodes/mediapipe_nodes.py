@@ -1,4 +1,5 @@
-"""MediaPipe face mesh, hands and pose nodes: camera/image_raw -> mediapipe/<task>.
+"""
+MediaPipe face mesh, hands and pose nodes: camera/image_raw -> mediapipe/<task>.
 
 One class, :class:`MediaPipeNode`, serves the three tasks; ``face_mesh_node``, ``hands_node``
 and ``pose_node`` are its console scripts. Output: the keypoint convention
@@ -135,7 +136,8 @@ class MediaPipeNode(ImageInferenceNode):
 
     def to_message(self, result: LandmarkResult,
                    header: Header) -> Union[Detection2DArray, bytes]:
-        """Return the keypoint-convention message, serialized (CDR bytes) where that is exact.
+        """
+        Return the keypoint-convention message, serialized (CDR bytes) where that is exact.
 
         rclpy's Publisher.publish takes either; the bytes skip building ~10 Python message
         objects per keypoint (see :class:`KeypointArrayEncoder`).
@@ -175,7 +177,8 @@ class MediaPipeNode(ImageInferenceNode):
 
 
 class KeypointArrayEncoder:
-    """The keypoint-convention Detection2DArray as CDR bytes, written with struct and numpy.
+    """
+    The keypoint-convention Detection2DArray as CDR bytes, written with struct and numpy.
 
     ``conversions.keypoints_to_msg`` builds about ten Python message objects per keypoint and
     rclpy then walks them all to serialize: for the 478-point face mesh that takes longer than
@@ -211,11 +214,6 @@ class KeypointArrayEncoder:
         out.extend(data)
         out.append(0)
 
-    def _header(self, out: bytearray, header: Header) -> None:
-        self._align(out, 4)
-        out.extend(struct.pack('<iI', header.stamp.sec, header.stamp.nanosec))
-        self._string(out, header.frame_id)
-
     def _hypothesis(self, out: bytearray, class_id: str, score: float,
                     x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Tuple[int, int]:
         """One ObjectHypothesisWithPose; returns the offsets of its score and position."""
@@ -226,7 +224,8 @@ class KeypointArrayEncoder:
         return score_at, position_at
 
     def _results_template(self, phase: int) -> Tuple[bytes, np.ndarray]:
-        """Return the K keypoint results as bytes, for a start at payload offset ``phase``.
+        """
+        Return the K keypoint results as bytes, for a start at payload offset ``phase``.
 
         Also the byte offsets (K, 4) of each score, x, y and z in them (the values are zeros).
         """
@@ -245,23 +244,29 @@ class KeypointArrayEncoder:
     def encode(self, header: Header, boxes: Sequence[Sequence[float]],
                keypoints: Sequence[np.ndarray], labels: Optional[Sequence[str]] = None,
                extra_results: Optional[Sequence[Sequence[Tuple[str, float]]]] = None) -> bytes:
-        """Serialize the Detection2DArray of ``keypoints_to_msg`` with the same arguments.
+        """
+        Serialize the Detection2DArray of ``keypoints_to_msg`` with the same arguments.
 
         ``keypoints[i]`` is ``(K, 4)`` x, y, z, score; the instance scores are not part of the
         message (as in ``keypoints_to_msg``).
         """
+        frame_id = header.frame_id.encode('utf-8')
+        # a Header needs 4-byte alignment only: its bytes are the same wherever it goes
+        header_bytes = struct.pack('<iII', header.stamp.sec, header.stamp.nanosec,
+                                   len(frame_id) + 1) + frame_id + b'\x00'
         out = bytearray(b'\x00\x01\x00\x00')  # CDR little endian
-        writes = []  # (float64 slots (K, 4) in the payload, their values (K, 4))
-        self._header(out, header)
+        out += header_bytes
         self._uint32(out, len(boxes))
+        writes = []  # (float64 slots (K, 4) in the payload, their values (K, 4))
         for i, (box, points) in enumerate(zip(boxes, keypoints)):
             extras = extra_results[i] if extra_results else ()
-            self._header(out, header)
+            self._align(out, 4)
+            out += header_bytes
             self._uint32(out, len(points) + len(extras))
             template, offsets = self._results_template((len(out) - 4) % 8)
             # every float64 is 8-aligned in the payload: slot = payload offset / 8
             writes.append(((len(out) - 4 + offsets) // 8, np.asarray(points)[:, [3, 0, 1, 2]]))
-            out.extend(template)
+            out += template
             for class_id, score in extras:
                 self._hypothesis(out, class_id, float(score))
             x1, y1, x2, y2 = (float(v) for v in box[:4])
