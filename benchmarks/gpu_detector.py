@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Benchmark the detector's GPU data path against the CPU reference, on one CUDA machine.
+"""
+Benchmark the detector's GPU data path against the CPU reference, on one CUDA machine.
 
 Pre-processing of a 1920x1080 BGR frame into a (1, 3, 640, 640) float32 blob:
   * cv2 + numpy (``letterbox_blob``, the CPU path), all cv2 threads and one thread;
@@ -28,13 +29,17 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
-from jetauto_perception.core.cuda_utils import cuda_available, CudaContext  # noqa: E402
-from jetauto_perception.core.cuda_yolo import (  # noqa: E402
-    CudaLetterbox, CudaYoloDecoder, letterbox_blob_composed)
-from jetauto_perception.core.engine import create_engine, EngineConfig  # noqa: E402
+from jetauto_perception.core.cuda_utils import cuda_available  # noqa: E402
+from jetauto_perception.core.cuda_utils import CudaContext
+from jetauto_perception.core.cuda_yolo import CudaLetterbox  # noqa: E402
+from jetauto_perception.core.cuda_yolo import CudaYoloDecoder
+from jetauto_perception.core.cuda_yolo import letterbox_blob_composed
+from jetauto_perception.core.engine import create_engine  # noqa: E402
+from jetauto_perception.core.engine import EngineConfig
 from jetauto_perception.core.letterbox import letterbox_blob  # noqa: E402
-from jetauto_perception.core.yolov5 import (  # noqa: E402
-    decode_yolov5, select_detections, yolov5_candidates)
+from jetauto_perception.core.yolov5 import decode_yolov5  # noqa: E402
+from jetauto_perception.core.yolov5 import select_detections
+from jetauto_perception.core.yolov5 import yolov5_candidates
 
 SHARED = os.environ.get('JETAUTO_SHARED_DIR',
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
@@ -210,7 +215,8 @@ def _launch_kernel_only(letterbox: CudaLetterbox, blob_device: object,
                         shape: Tuple[int, ...]) -> None:
     """Re-run only the letterbox kernel over the frame already uploaded."""
     from jetauto_perception.core.cuda_yolo import LETTERBOX_BLOCK
-    from jetauto_perception.core.letterbox import PAD_VALUE, letterbox_transform
+    from jetauto_perception.core.letterbox import letterbox_transform
+    from jetauto_perception.core.letterbox import PAD_VALUE
     src_h, src_w = shape[:2]
     t = letterbox_transform((src_h, src_w), letterbox.input_hw)
     new_w, new_h = int(round(src_w * t.scale_x)), int(round(src_h * t.scale_y))

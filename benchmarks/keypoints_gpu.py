@@ -28,13 +28,21 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
-from gpu_detector import cpu_model, gpu_ms, wall_ms  # noqa: E402,I100
-from jetauto_perception.core.cuda_utils import cuda_available, CudaContext  # noqa: E402,I201
-from jetauto_perception.core.heatmap_decode import (  # noqa: E402
-    dark_offsets_from_patches, decode_heatmaps, gaussian_blur_heatmaps, heatmap_argmax,
-    heatmap_to_source)
-from jetauto_perception.core.pose_crop import (  # noqa: E402
-    boxes_to_crops, crop_persons, normalisation_constants, opencv_warp_is_fixed_point)
+from gpu_detector import cpu_model  # noqa: E402,I100
+from gpu_detector import gpu_ms
+from gpu_detector import wall_ms
+
+from jetauto_perception.core.cuda_utils import cuda_available  # noqa: E402,I201
+from jetauto_perception.core.cuda_utils import CudaContext
+from jetauto_perception.core.heatmap_decode import dark_offsets_from_patches  # noqa: E402
+from jetauto_perception.core.heatmap_decode import decode_heatmaps
+from jetauto_perception.core.heatmap_decode import gaussian_blur_heatmaps
+from jetauto_perception.core.heatmap_decode import heatmap_argmax
+from jetauto_perception.core.heatmap_decode import heatmap_to_source
+from jetauto_perception.core.pose_crop import boxes_to_crops  # noqa: E402
+from jetauto_perception.core.pose_crop import crop_persons
+from jetauto_perception.core.pose_crop import normalisation_constants
+from jetauto_perception.core.pose_crop import opencv_warp_is_fixed_point
 
 SHARED = os.environ.get('JETAUTO_SHARED_DIR',
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',

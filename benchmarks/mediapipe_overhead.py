@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Overhead of the MediaPipe nodes' data path over the raw MediaPipe Tasks call.
+"""
+Overhead of the MediaPipe nodes' data path over the raw MediaPipe Tasks call.
 
 For each task (face mesh, hands, pose) the same camera-sized frames (640x480) go through:
   * raw: ``mp.Image(SRGB, rgb_frame)`` + ``Landmarker.detect_for_video`` (the bare Tasks call;

@@ -1,4 +1,5 @@
-"""jetauto_perception: ROS 2 perception for the Hiwonder JetAuto (YOLOv5, keypoints, MediaPipe).
+"""
+jetauto_perception: ROS 2 perception for the Hiwonder JetAuto (YOLOv5, keypoints, MediaPipe).
 
 The ``core`` sub-package is ROS-free and does all the work; ``nodes`` holds thin rclpy nodes.
 """

@@ -1,4 +1,5 @@
-"""The JetAuto perception pipeline: camera -> detector / keypoints / MediaPipe -> visualizer.
+"""
+The JetAuto perception pipeline: camera -> detector / keypoints / MediaPipe -> visualizer.
 
     ros2 launch jetauto_perception perception.launch.py source:=/dev/video0 rviz:=true
 

@@ -1,4 +1,5 @@
-"""camera_node against a real ROS 2: a folder with a calibration, the end of a source, errors.
+"""
+camera_node against a real ROS 2: a folder with a calibration, the end of a source, errors.
 
 Runs wherever ROS 2 is sourced; skips elsewhere.
 """

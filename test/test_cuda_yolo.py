@@ -1,4 +1,5 @@
-"""GPU letterbox and decode against the CPU reference (letterbox_blob, yolov5_candidates).
+"""
+GPU letterbox and decode against the CPU reference (letterbox_blob, yolov5_candidates).
 
 The CPU checks of the kernel's float resize run everywhere; the kernel tests need CUDA + pycuda
 and skip with the reason elsewhere.

@@ -1,4 +1,5 @@
-"""Keypoint accuracy on the 12 labelled people of shared/data/coco_kpts (real model, real data).
+"""
+Keypoint accuracy on the 12 labelled people of shared/data/coco_kpts (real model, real data).
 
 The file has 14 person annotations; two have no labelled keypoint (``num_keypoints == 0``: a
 11x68 px sliver in 000000040083.jpg and a 17x32 px figure in 000000196141.jpg). COCO's own

@@ -1,4 +1,5 @@
-"""The CUDA kernels of the keypoint pipeline against their numpy / cv2 references.
+"""
+The CUDA kernels of the keypoint pipeline against their numpy / cv2 references.
 
 Decode: equal to ``heatmap_decode.decode_heatmaps`` within 0.01 px and 1e-4 in score, on random
 heatmaps and on the real model's heatmaps. Crop: equal to ``cv2.warpAffine`` + normalise within

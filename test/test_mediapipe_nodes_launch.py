@@ -95,7 +95,8 @@ class TestMediaPipeNodes(unittest.TestCase):
         return self.find(self.received[task], sec, nanosec)
 
     def stream_until_found(self, task, image, sec, frame_id='camera', timeout=90.0):
-        """Publish ``image`` as a camera would (a new stamp every 0.5 s) until an output has an
+        """
+        Publish ``image`` as a camera would (a new stamp every 0.5 s) until an output has an
         instance; return that output.
 
         In VIDEO mode MediaPipe detects anew one frame after it loses a track, so after a scene

@@ -1,4 +1,5 @@
-"""Every node of setup.py: starts with config/perception.yaml, and every parameter is described.
+"""
+Every node of setup.py: starts with config/perception.yaml, and every parameter is described.
 
 What ``ros2 param describe /<node> <name>`` shows comes from the node's describe_parameters
 service; this test asks it for every parameter of every node, and checks that the node's section

@@ -1,4 +1,5 @@
-"""perception.launch.py against a real ROS 2: camera -> yolov5 -> visualizer on the shared video.
+"""
+perception.launch.py against a real ROS 2: camera -> yolov5 -> visualizer on the shared video.
 
 The launch file starts its nodes with launch_ros ``Node(package, executable)``, which looks the
 executables up in the ament index. The test therefore lays out, in a temporary prefix, what

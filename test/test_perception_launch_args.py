@@ -1,4 +1,5 @@
-"""perception.launch.py's arguments: which nodes start, with which parameters, remaps, rviz.
+"""
+perception.launch.py's arguments: which nodes start, with which parameters, remaps, rviz.
 
 The launch file's OpaqueFunction is evaluated in a real launch context (no process runs), and
 the launch_ros Nodes it returns are expanded as ``ros2 launch`` would. Runs wherever ROS 2 is

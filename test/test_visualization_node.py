@@ -1,4 +1,5 @@
-"""visualizer_node against a real ROS 2: known image + detections + keypoints -> drawn pixels.
+"""
+visualizer_node against a real ROS 2: known image + detections + keypoints -> drawn pixels.
 
 Runs wherever ROS 2 is sourced (launch_testing's pytest plugin collects it); skips elsewhere.
 """

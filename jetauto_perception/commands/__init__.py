@@ -1,4 +1,5 @@
-"""Sub-commands of the ``jetauto-perception`` CLI, one module each.
+"""
+Sub-commands of the ``jetauto-perception`` CLI, one module each.
 
 Each module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 """

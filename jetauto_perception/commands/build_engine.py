@@ -1,4 +1,5 @@
-"""``jetauto-perception build-engine``: ONNX -> TensorRT engine (FP32, FP16 or INT8).
+"""
+``jetauto-perception build-engine``: ONNX -> TensorRT engine (FP32, FP16 or INT8).
 
 By default the engine goes where the nodes look for it (the engine cache, named after the ONNX
 file's hash, the TensorRT version, the GPU and the precision), so a node given the same ONNX
@@ -17,7 +18,8 @@ from typing import List, Optional, TextIO, Tuple
 
 from ..core.cuda_utils import CudaContext
 from ..core.engine import EngineConfig
-from ..core.errors import BackendUnavailableError, ModelError
+from ..core.errors import BackendUnavailableError
+from ..core.errors import ModelError
 from ..core.models import resolve_model
 
 
@@ -52,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def model_input(onnx_path: str) -> Tuple[str, int, Tuple[int, int]]:
-    """``(name, calibration batch, (H, W))`` of the model's one image input.
+    """
+    ``(name, calibration batch, (H, W))`` of the model's one image input.
 
     The calibration batch is the model's fixed batch, or 1 for a dynamic batch (the build's
     optimisation profile is optimal at 1).
@@ -79,7 +82,8 @@ def model_input(onnx_path: str) -> Tuple[str, int, Tuple[int, int]]:
 
 
 class BuildProgress:
-    """Progress bars on stderr for the builder's phases and the calibration batches.
+    """
+    Progress bars on stderr for the builder's phases and the calibration batches.
 
     TensorRT reports nested phases (``phase, step, steps``); the bar shows the outermost open
     phase's fraction and the innermost phase's name. Without a terminal, one line per outer
@@ -131,7 +135,7 @@ class BuildProgress:
             self._drawn = True
 
     def calibration(self, done: int, total: int) -> None:
-        """The calibrator's progress callback (batches)."""
+        """Report the calibrator's progress (batches)."""
         with self._lock:
             if self.tty:
                 self._write(self._bar('calibrating', done, total, 'batches'))
@@ -161,8 +165,9 @@ def run(args: argparse.Namespace) -> int:
         if not hasattr(tensorrt, 'Builder'):  # tensorrt-stubs alone installs an empty package
             raise ImportError('only the type stubs of tensorrt are installed')
         from ..core import tensorrt_engine
-        from ..core.tensorrt_calibrator import (
-            CalibrationBatches, calibration_images, create_entropy_calibrator)
+        from ..core.tensorrt_calibrator import calibration_images
+        from ..core.tensorrt_calibrator import CalibrationBatches
+        from ..core.tensorrt_calibrator import create_entropy_calibrator
     except ImportError as exc:
         raise BackendUnavailableError(
             'build-engine needs the tensorrt and pycuda Python modules (%s): on a Jetson they '

@@ -1,4 +1,5 @@
-"""``jetauto-perception demo``: the whole pipeline without ROS -> annotated MP4 + JSONL.
+"""
+``jetauto-perception demo``: the whole pipeline without ROS -> annotated MP4 + JSONL.
 
 Capture (core.capture: a video, an image folder, a camera, a stream) -> the stages -> drawing.
 Stages run in order on each frame and may use the results of earlier ones (the keypoint stage

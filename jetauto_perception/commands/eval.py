@@ -1,4 +1,5 @@
-"""``jetauto-perception eval``: COCO mAP of a YOLOv5 model or engine on YOLO-labelled images.
+"""
+``jetauto-perception eval``: COCO mAP of a YOLOv5 model or engine on YOLO-labelled images.
 
 Runs the detector exactly as the nodes do (any backend, precision and device), then scores it
 with pycocotools (``core.coco_eval``): mAP@0.5:0.95 and mAP@0.5. Use it to check that an FP16 or

@@ -1,4 +1,5 @@
-"""Camera calibration files (the camera_calibration_parsers YAML format) as plain data.
+"""
+Camera calibration files (the camera_calibration_parsers YAML format) as plain data.
 
 ``camera_calibration`` (``ros2 run camera_calibration cameracalibrator``) writes this format;
 ``camera_info_url`` names it as in camera_info_manager: ``file:///abs/path.yaml``,
@@ -102,7 +103,8 @@ def _matrix(data: Dict[str, Any], key: str, rows: int, cols: Optional[int],
 
 
 def parse_calibration(data: Any, origin: str = 'calibration') -> CameraCalibration:
-    """Validate a loaded calibration YAML mapping and return it as a CameraCalibration.
+    """
+    Validate a loaded calibration YAML mapping and return it as a CameraCalibration.
 
     ``origin`` names the file in error messages.
     """
@@ -184,7 +186,8 @@ def load_calibration(path: str) -> CameraCalibration:
 def calibration_for(url: str, camera_name: str = 'camera',
                     package_resolver: Optional[PackageResolver] = None
                     ) -> Optional[CameraCalibration]:
-    """Load the calibration a camera_info_url names (None: empty url and no default file).
+    """
+    Load the calibration a camera_info_url names (None: empty url and no default file).
 
     An explicit url that cannot be read is an error (the user asked for that file).
     """

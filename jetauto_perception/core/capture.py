@@ -1,4 +1,5 @@
-"""Frame capture from cameras, streams, video files and image folders, without ROS.
+"""
+Frame capture from cameras, streams, video files and image folders, without ROS.
 
 One ``source`` string selects the input (see :func:`parse_source`):
 
@@ -391,7 +392,8 @@ def _open_file(spec: SourceSpec) -> FrameReader:
 
 
 class Capture:
-    """Frames of one source with real-time pacing and reconnection.
+    """
+    Frames of one source with real-time pacing and reconnection.
 
     ``clock_ns`` gives the capture stamps (wall time by default; the camera node passes its ROS
     clock). ``logger`` needs ``info`` and ``warning`` (a ``logging.Logger`` or an adapter).
@@ -451,7 +453,8 @@ class Capture:
 
     # -- frames ----------------------------------------------------------------------------------
     def frames(self, max_frames: Optional[int] = None) -> Iterator[CapturedFrame]:
-        """Yield frames until the end (non-looping file/folder), ``max_frames`` or :meth:`stop`.
+        """
+        Yield frames until the end (non-looping file/folder), ``max_frames`` or :meth:`stop`.
 
         With ``settings.retry`` a missing or failing source is retried forever with backoff;
         without it the first failure raises SourceUnavailableError.

@@ -1,4 +1,5 @@
-"""YOLOv5 on the GPU: letterbox pre-processing and candidate decoding as pycuda kernels.
+"""
+YOLOv5 on the GPU: letterbox pre-processing and candidate decoding as pycuda kernels.
 
 The CPU path (``letterbox_blob`` + ``yolov5_candidates`` + ``select_detections``) is the
 reference; these kernels reproduce it so that a detector can switch ``device`` without changing
@@ -185,7 +186,8 @@ def _linear_taps(new_size: int, src_size: int, xp: Any) -> Tuple[Any, Any, Any]:
 
 def letterbox_blob_composed(image: Any, size: SizeLike = 640, xp: Any = np,
                             swap_rb: bool = True) -> Tuple[Any, LetterboxTransform]:
-    """The letterbox kernel's arithmetic composed from array operations of ``xp``.
+    """
+    Compose the letterbox kernel's arithmetic from array operations of ``xp``.
 
     ``xp`` is numpy (a CPU check of the kernel's float resize against cv2) or CuPy (the
     benchmark's "same steps from library operations"). ``image`` is an (H, W, 3) uint8 array of
@@ -238,7 +240,8 @@ def _check_frame(image: np.ndarray) -> None:
 
 
 class CudaLetterbox:
-    """GPU letterbox: uint8 BGR (or RGB) frame -> ``(1, 3, H, W)`` float32 RGB /255 blob.
+    """
+    GPU letterbox: uint8 BGR (or RGB) frame -> ``(1, 3, H, W)`` float32 RGB /255 blob.
 
     :meth:`enqueue` is asynchronous on :attr:`stream` and writes into any device buffer (an
     engine's input); calling the object returns a host blob (one synchronisation). Frames go
@@ -305,7 +308,8 @@ class CudaLetterbox:
         self._frame_capacity = nbytes
 
     def staging_frame(self, height: int, width: int) -> np.ndarray:
-        """A page-locked ``(height, width, 3)`` uint8 array; frames written here skip a copy.
+        """
+        Return a page-locked ``(height, width, 3)`` uint8 array; frames here skip a copy.
 
         The array is reused (and replaced when a larger frame comes): fill it, then call
         :meth:`enqueue` or the object with it before asking for the next one.
@@ -322,7 +326,8 @@ class CudaLetterbox:
 
     # -- work ----------------------------------------------------------------------------------
     def enqueue(self, image: np.ndarray, dst: Any) -> LetterboxTransform:
-        """Letterbox ``image`` into device buffer ``dst`` (3*H*W float32), asynchronously.
+        """
+        Letterbox ``image`` into device buffer ``dst`` (3*H*W float32), asynchronously.
 
         Returns the transform that maps boxes back to ``image`` pixels. The staging buffer is
         reused by the next call (and read by the kernel in ``mapped`` mode), so synchronise
@@ -375,7 +380,8 @@ class CudaLetterbox:
 
 
 class CudaYoloDecoder:
-    """YOLOv5 confidence filter + box conversion on the GPU; NMS on the few survivors on the CPU.
+    """
+    YOLOv5 confidence filter + box conversion on the GPU; NMS on the few survivors on the CPU.
 
     ``enqueue(prediction)`` runs on :attr:`stream` over a device buffer of ``(num_rows,
     row_len)`` float32 and starts copying back the candidate count and the first ``prefetch``
@@ -454,7 +460,7 @@ class CudaYoloDecoder:
                                self.stream)
 
     def collect(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The candidates of the last :meth:`enqueue`, once its stream has been synchronised."""
+        """Return the last :meth:`enqueue`'s candidates, once its stream is synchronised."""
         count = int(self._records_host[:1].view(np.int32)[0, 0])
         if count > self.capacity:
             LOG.debug('%d candidates overflow the GPU buffer (%d): decoding on the CPU',
@@ -509,7 +515,8 @@ def _has_device_buffers(engine: InferenceEngine) -> bool:
 
 
 class CudaYoloV5Detector(YoloV5Detector):
-    """:class:`YoloV5Detector` with GPU pre-processing (and, on TensorRT, GPU decoding).
+    """
+    :class:`YoloV5Detector` with GPU pre-processing (and, on TensorRT, GPU decoding).
 
     Same arguments and results as the CPU detector, plus ``device_id`` and ``upload`` (how
     frames reach the GPU, see :class:`CudaLetterbox`). Timings: ``pre``,
@@ -611,7 +618,7 @@ class CudaYoloV5Detector(YoloV5Detector):
 
 def create_yolov5_detector(engine: InferenceEngine, device: str = 'auto', device_id: int = 0,
                            **kwargs: Any) -> YoloV5Detector:
-    """The detector for ``device`` (``auto``, ``cpu``, ``cuda``): GPU path or CPU reference."""
+    """Make the detector for ``device`` (``auto``, ``cpu``, ``cuda``): GPU path or CPU."""
     if resolve_device(device) == 'cuda':
         return CudaYoloV5Detector(engine, device_id=device_id, **kwargs)
     return YoloV5Detector(engine, **kwargs)

@@ -1,4 +1,5 @@
-"""Pairing of images with the results computed from them, by header stamp.
+"""
+Pairing of images with the results computed from them, by header stamp.
 
 The detector, the keypoint and the MediaPipe nodes each publish results with the stamp of the
 image they processed, later than the image and not for every image (they drop stale frames).
@@ -90,7 +91,8 @@ class StampCache:
 
 
 class ResultSynchronizer:
-    """Images + result streams in, :class:`SyncedFrame` out (see the module docstring).
+    """
+    Images + result streams in, :class:`SyncedFrame` out (see the module docstring).
 
     Stamps are integers (nanoseconds); ``now`` arguments are monotonic seconds.
     """

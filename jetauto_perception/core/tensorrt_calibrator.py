@@ -1,4 +1,5 @@
-"""INT8 calibration for TensorRT: calibration images -> batches -> an entropy calibrator.
+"""
+INT8 calibration for TensorRT: calibration images -> batches -> an entropy calibrator.
 
 :class:`CalibrationBatches` (no TensorRT needed) turns a list of images into float32
 ``(B, 3, H, W)`` batches with exactly the detector's pre-processing (:func:`letterbox_blob`), so
@@ -40,7 +41,8 @@ def calibration_images(folder: str, max_images: int = 0) -> List[str]:
 
 
 class CalibrationBatches:
-    """Images -> float32 ``(batch_size, 3, H, W)`` RGB /255 letterboxed batches, in order.
+    """
+    Images -> float32 ``(batch_size, 3, H, W)`` RGB /255 letterboxed batches, in order.
 
     TensorRT needs every batch full, so a last partial batch is left out (with a log line).
     Unreadable images are skipped with a warning; the next image fills their place.
@@ -92,7 +94,7 @@ class CalibrationBatches:
 
 
 def read_cache(path: str) -> Optional[bytes]:
-    """The calibration cache at ``path``, or None when there is none (or it is empty)."""
+    """Read the calibration cache at ``path``; None when there is none (or it is empty)."""
     if path and os.path.isfile(path):
         with open(path, 'rb') as f:
             data = f.read()
@@ -113,7 +115,8 @@ def write_cache(path: str, data: bytes) -> None:
 def create_entropy_calibrator(batches: Optional[CalibrationBatches], cache_path: str,
                               progress: Optional[CalibrationProgress] = None
                               ) -> 'trt.IInt8EntropyCalibrator2':
-    """A ``trt.IInt8EntropyCalibrator2`` over ``batches`` that keeps its cache at ``cache_path``.
+    """
+    Make a ``trt.IInt8EntropyCalibrator2`` over ``batches``, its cache at ``cache_path``.
 
     ``batches`` may be None only when the cache exists (TensorRT then reads the cache and asks
     for no batch). Call it, and build, with a CUDA context active (``CudaContext.active()``).

@@ -1,4 +1,5 @@
-"""What the visualizer shows: every result kind drawn on the image, and rviz marker geometry.
+"""
+What the visualizer shows: every result kind drawn on the image, and rviz marker geometry.
 
 Drawing (:func:`draw_results`) puts boxes with ``label score`` captions, keypoints and
 skeletons on a BGR image. Markers (:func:`frame_markers`) are plain data (:class:`MarkerData`)
@@ -34,7 +35,8 @@ DENSE_KEYPOINTS = 100
 
 @dataclass
 class KeypointSet:
-    """The instances of one keypoint stream (the keypoint convention, as plain data).
+    """
+    The instances of one keypoint stream (the keypoint convention, as plain data).
 
     ``keypoints[i]`` is instance i's ``(K, 3)`` rows x, y, score in image pixels; ``boxes`` is
     ``(N, 4)`` xyxy; ``names`` and ``edges`` come from the stream's LabelInfo.
@@ -97,7 +99,8 @@ def _draw_dense(image: np.ndarray, points: np.ndarray, edges: Sequence[Edge],
 # -- markers --------------------------------------------------------------------------------
 @dataclass
 class MarkerData:
-    """One rviz marker as plain data (the node maps ``kind`` to the Marker type).
+    """
+    One rviz marker as plain data (the node maps ``kind`` to the Marker type).
 
     ``points`` are ``(N, 3)`` metres in the camera optical frame; ``colors`` (optional) are
     ``(N, 4)`` RGBA in 0..1, one per point; ``scale`` is the line width, point size or text
@@ -167,7 +170,8 @@ def frame_markers(plane: ImagePlane, detections: Optional[Detections] = None,
                   keypoint_sets: Optional[Mapping[str, KeypointSet]] = None,
                   keypoint_threshold: float = 0.3, line_width_px: float = 2.0,
                   text_height_px: float = 16.0, outline: bool = True) -> List[MarkerData]:
-    """Marker geometry of one frame's results on ``plane`` (see the module docstring).
+    """
+    Marker geometry of one frame's results on ``plane`` (see the module docstring).
 
     Namespaces: ``image_plane`` (the image outline), ``detections`` (box edges, one colour per
     class) and ``detections/labels`` (``label score`` texts), and per keypoint stream

@@ -1,4 +1,5 @@
-"""``camera_node``: a camera, stream, video file or image folder -> camera/image_raw + camera_info.
+"""
+``camera_node``: a camera, stream, video file or image folder -> camera/image_raw + camera_info.
 
 The capture (core.capture) runs in its own thread: it blocks on the device, paces files, and
 retries a source that is absent or lost with backoff, logging one line per attempt. Images are

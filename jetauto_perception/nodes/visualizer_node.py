@@ -1,4 +1,5 @@
-"""``visualizer_node``: images + results -> ``~/image`` (annotated) and ``~/markers`` (rviz).
+"""
+``visualizer_node``: images + results -> ``~/image`` (annotated) and ``~/markers`` (rviz).
 
 Subscribes ``camera/image_raw``, ``camera/camera_info`` (optional: intrinsics for the markers),
 the detection topics (``detections``) and the keypoint topics (``keypoints``,
@@ -78,7 +79,8 @@ def calibration_from_msg(msg: CameraInfo) -> CameraCalibration:
 
 def keypoint_set_from_msg(msg: Detection2DArray, names: Sequence[str] = (),
                           edges: Sequence[Any] = ()) -> KeypointSet:
-    """Convert the keypoint convention to a KeypointSet (the first ``len(names)`` results).
+    """
+    Convert the keypoint convention to a KeypointSet (the first ``len(names)`` results).
 
     Without names (no LabelInfo yet) every result counts as a keypoint.
     """
