@@ -235,7 +235,7 @@ class TestMediaPipeNodes(unittest.TestCase):
         self.assertEqual(len(msg.detections), 1)
 
     def test_8_parameters_match_the_documented_defaults(self):
-        documented = yaml.safe_load((REPO / 'docs' / 'mediapipe_params.yaml').read_text())
+        documented = yaml.safe_load((REPO / 'config' / 'perception.yaml').read_text())
         for node_name in ('face_mesh_node', 'hands_node', 'pose_node'):
             expected = documented['/**/' + node_name]['ros__parameters']
             client = self.node.create_client(GetParameters, '/%s/get_parameters' % node_name)

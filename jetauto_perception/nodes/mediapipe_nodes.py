@@ -3,7 +3,7 @@ MediaPipe face mesh, hands and pose nodes: camera/image_raw -> mediapipe/<task>.
 
 One class, :class:`MediaPipeNode`, serves the three tasks; ``face_mesh_node``, ``hands_node``
 and ``pose_node`` are its console scripts. Output: the keypoint convention
-(docs/keypoint_convention.md) on ``mediapipe/face_mesh``, ``mediapipe/hands``,
+(README.md, Keypoint convention) on ``mediapipe/face_mesh``, ``mediapipe/hands``,
 ``mediapipe/pose`` with their latched ``.../label_info``.
 
 MediaPipe runs in VIDEO mode (tracking) with the image header's stamp in milliseconds; a frame
@@ -37,7 +37,7 @@ from ..core.mediapipe_landmarks import MediaPipeLandmarker
 from ..core.mediapipe_landmarks import stamp_to_ms
 from ..core.models import resolve_model
 
-#: Extra results after the keypoints (docs/keypoint_convention.md).
+#: Extra results after the keypoints (README.md, Keypoint convention).
 HANDEDNESS_PREFIX = 'handedness/'
 BLENDSHAPE_PREFIX = 'blendshape/'
 
