@@ -7,7 +7,7 @@ For each image, the raw ONNX Runtime call (``session.run`` on a ready blob) and 
 timed alternately in the same loop, so both see the same machine load. The ratio
 end-to-end / raw is the pipeline's overhead (goal: <= 1.05).
 
-Usage: python benchmarks/detect_cpu.py [--repeat 30] [--markdown benchmarks/results/detect_cpu.md]
+Usage: python benchmarks/detect_cpu.py [--repeat 30] [--markdown FILE]
 """
 from __future__ import annotations
 
