@@ -29,17 +29,10 @@ sys.path.insert(0, str(REPO))
 from jetauto_perception.core.models import resolve_model  # noqa: E402
 from jetauto_perception.core.yolov5 import YoloV5Detector  # noqa: E402
 
+# The script's own folder is on sys.path: share the machine description with the GPU benchmark.
+from gpu_detector import cpu_model  # noqa: E402,I100,I202
+
 SHARED = pathlib.Path(os.environ.get('JETAUTO_SHARED_DIR', str(REPO.parent / 'shared')))
-
-
-def cpu_name() -> str:
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> int:
@@ -84,7 +77,7 @@ def main() -> int:
         '## YOLOv5n detector on CPU (benchmarks/detect_cpu.py)',
         '',
         'Machine: %s, %d cores, Python %s, onnxruntime %s, OpenCV %s, numpy %s; %s.'
-        % (cpu_name(), os.cpu_count() or 0, platform.python_version(),
+        % (cpu_model(), os.cpu_count() or 0, platform.python_version(),
            __import__('onnxruntime').__version__, cv2.__version__, np.__version__,
            datetime.date.today().isoformat()),
         'Model yolov5n.onnx, 640x640, conf 0.25, IoU 0.45; medians of %d alternating runs '

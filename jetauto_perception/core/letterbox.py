@@ -81,6 +81,15 @@ def letterbox_transform(src_hw: Tuple[int, int], dst_hw: Tuple[int, int]) -> Let
         src_width=src_w, src_height=src_h, dst_width=dst_w, dst_height=dst_h)
 
 
+def _resize(image: np.ndarray, transform: LetterboxTransform, interpolation: int) -> np.ndarray:
+    """Resize ``image`` to the un-padded size of ``transform`` (no copy when it already is)."""
+    new_w = int(round(transform.src_width * transform.scale_x))
+    new_h = int(round(transform.src_height * transform.scale_y))
+    if (new_w, new_h) == (transform.src_width, transform.src_height):
+        return image
+    return cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+
+
 def letterbox(image: np.ndarray, size: SizeLike = 640,
               interpolation: int = cv2.INTER_LINEAR) -> Tuple[np.ndarray, LetterboxTransform]:
     """
@@ -89,12 +98,8 @@ def letterbox(image: np.ndarray, size: SizeLike = 640,
     Returns the letterboxed uint8 image and the :class:`LetterboxTransform` that maps boxes back.
     """
     transform = letterbox_transform(image.shape[:2], as_hw(size))
-    new_w = int(round(transform.src_width * transform.scale_x))
-    new_h = int(round(transform.src_height * transform.scale_y))
-    if (new_w, new_h) != (transform.src_width, transform.src_height):
-        resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    else:
-        resized = image
+    resized = _resize(image, transform, interpolation)
+    new_h, new_w = resized.shape[:2]
     bottom = transform.dst_height - new_h - transform.pad_y
     right = transform.dst_width - new_w - transform.pad_x
     channels = 1 if image.ndim == 2 else image.shape[2]
@@ -119,12 +124,8 @@ def letterbox_blob(image_bgr: np.ndarray, size: SizeLike = 640,
                          % (image_bgr.shape, image_bgr.dtype))
     dst_h, dst_w = as_hw(size)
     transform = letterbox_transform(image_bgr.shape[:2], (dst_h, dst_w))
-    new_w = int(round(transform.src_width * transform.scale_x))
-    new_h = int(round(transform.src_height * transform.scale_y))
-    if (new_w, new_h) != (transform.src_width, transform.src_height):
-        resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=interpolation)
-    else:
-        resized = image_bgr
+    resized = _resize(image_bgr, transform, interpolation)
+    new_h, new_w = resized.shape[:2]
     if out is None:
         out = np.empty((1, 3, dst_h, dst_w), np.float32)
     planes = out.reshape(3, dst_h, dst_w)

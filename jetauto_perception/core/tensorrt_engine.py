@@ -8,7 +8,6 @@ builds a new engine instead of loading a stale one.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -23,10 +22,9 @@ if not hasattr(trt, 'Builder'):  # e.g. only the tensorrt-stubs package (a bare 
     raise ImportError('the tensorrt module has no Builder: TensorRT is not installed')
 
 from .cuda_utils import CudaContext
-from .engine import EngineConfig
-from .engine import InferenceEngine
-from .engine import TensorSpec
+from .engine import EngineConfig, InferenceEngine, TensorSpec
 from .errors import ModelError
+from .models import sha256_of
 
 LOG = logging.getLogger(__name__)
 TRT_MAJOR = int(trt.__version__.split('.')[0])
@@ -77,14 +75,6 @@ class _ProgressMonitor(trt.IProgressMonitor):
         self._callback(phase_name, total, total)
 
 
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def dims_tuple(dims: trt.Dims) -> Tuple[int, ...]:
     """Convert a TensorRT ``Dims`` to a tuple of ints (-1 for a dynamic axis)."""
     return tuple(int(dims[i]) for i in range(len(dims)))
@@ -98,7 +88,7 @@ def engine_file_name(onnx_path: str, precision: str, gpu_name: str,
                      trt_version: str = trt.__version__) -> str:
     """``<stem>_<onnx sha256[:12]>_trt<version>_<gpu>_<precision>.engine``."""
     stem = os.path.splitext(os.path.basename(onnx_path))[0]
-    return '%s_%s_trt%s_%s_%s.engine' % (stem, file_sha256(onnx_path)[:12], trt_version,
+    return '%s_%s_trt%s_%s_%s.engine' % (stem, sha256_of(onnx_path)[:12], trt_version,
                                          _slug(gpu_name), precision)
 
 
