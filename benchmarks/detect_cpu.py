@@ -29,8 +29,7 @@ sys.path.insert(0, str(REPO))
 from jetauto_perception.core.models import resolve_model  # noqa: E402
 from jetauto_perception.core.yolov5 import YoloV5Detector  # noqa: E402
 
-# The script's own folder is on sys.path: share the machine description with the GPU benchmark.
-from gpu_detector import cpu_model  # noqa: E402,I100,I202
+from machine import cpu_model  # noqa: E402,I100,I202  (the script's own folder)
 
 SHARED = pathlib.Path(os.environ.get('JETAUTO_SHARED_DIR', str(REPO.parent / 'shared')))
 

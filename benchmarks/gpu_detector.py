@@ -40,6 +40,7 @@ from jetauto_perception.core.letterbox import letterbox_blob  # noqa: E402
 from jetauto_perception.core.yolov5 import decode_yolov5  # noqa: E402
 from jetauto_perception.core.yolov5 import select_detections
 from jetauto_perception.core.yolov5 import yolov5_candidates
+from machine import cpu_model  # noqa: E402,I100,I201,I202  (the script's own folder)
 
 SHARED = os.environ.get('JETAUTO_SHARED_DIR',
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
@@ -71,17 +72,6 @@ def gpu_ms(run: Callable[[], object], stream: object, iterations: int, warmup: i
     end.record(stream)
     end.synchronize()
     return end.time_since(start) / iterations
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> int:

@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
-from gpu_detector import cpu_model  # noqa: E402,I100
-from gpu_detector import gpu_ms
+from gpu_detector import gpu_ms  # noqa: E402,I100
 from gpu_detector import wall_ms
+from machine import cpu_model
 
 from jetauto_perception.core.cuda_utils import cuda_available  # noqa: E402,I201
 from jetauto_perception.core.cuda_utils import CudaContext

@@ -38,6 +38,7 @@ from jetauto_perception.core import mediapipe_landmarks as ml  # noqa: E402
 from jetauto_perception.core.image_codec import decode_image  # noqa: E402
 from jetauto_perception.core.sources import iterate_frames  # noqa: E402
 from jetauto_perception.core.sources import list_images  # noqa: E402
+from machine import cpu_model  # noqa: E402,I100,I201  (the script's own folder)
 
 SHARED = os.environ.get('JETAUTO_SHARED_DIR',
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
@@ -191,17 +192,8 @@ def measure(task: str, model: str, frames: List[np.ndarray], ros: Optional[RosPa
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
     return '%s, %d cores visible, Python %s, %s' % (
-        cpu, os.cpu_count() or 0, platform.python_version(), platform.system())
+        cpu_model(), os.cpu_count() or 0, platform.python_version(), platform.system())
 
 
 def load_average() -> str:

@@ -35,6 +35,10 @@ def draw_detections(image: np.ndarray, detections: Detections, thickness: int = 
     return image
 
 
+#: Above this many keypoints an instance is drawn the dense way (lines and pixels).
+DENSE_KEYPOINTS = 100
+
+
 def draw_keypoints(image: np.ndarray, keypoints: np.ndarray,
                    edges: Sequence[Tuple[int, int]] = (), score_threshold: float = 0.0,
                    color: Optional[Color] = None, radius: int = 3) -> np.ndarray:
@@ -42,13 +46,17 @@ def draw_keypoints(image: np.ndarray, keypoints: np.ndarray,
     Draw one instance's ``(K, 2+)`` keypoints (x, y[, ..., score]) and its skeleton in place.
 
     A keypoint whose score (last column, when there are 3+ columns) is below ``score_threshold``
-    and the edges touching it are skipped.
+    and the edges touching it are skipped. Dense sets (a 478-point face mesh) are drawn as thin
+    polylines and single pixels in one pass each, which stays readable and fast.
     """
     points = np.asarray(keypoints, dtype=np.float32)
     if points.size == 0:
         return image
     scores = points[:, -1] if points.shape[1] >= 3 else np.ones(len(points), np.float32)
     visible = scores >= score_threshold
+    if len(points) > DENSE_KEYPOINTS:
+        _draw_dense(image, points, edges, visible, color or (0, 255, 255))
+        return image
     line_color = color or (0, 255, 255)
     for a, b in edges:
         if a < len(points) and b < len(points) and visible[a] and visible[b]:
@@ -59,3 +67,16 @@ def draw_keypoints(image: np.ndarray, keypoints: np.ndarray,
             cv2.circle(image, (int(point[0]), int(point[1])), radius, color or (0, 0, 255), -1,
                        cv2.LINE_AA)
     return image
+
+
+def _draw_dense(image: np.ndarray, points: np.ndarray, edges: Sequence[Tuple[int, int]],
+                visible: np.ndarray, color: Color) -> None:
+    xy = np.round(points[:, :2]).astype(np.int32)
+    lines = [np.stack([xy[a], xy[b]]) for a, b in edges
+             if a < len(xy) and b < len(xy) and visible[a] and visible[b]]
+    if lines:
+        cv2.polylines(image, lines, False, color, 1, cv2.LINE_AA)
+    height, width = image.shape[:2]
+    inside = (visible & (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0)
+              & (xy[:, 1] < height))
+    image[xy[inside, 1], xy[inside, 0]] = color

@@ -29,8 +29,6 @@ RGBA = Tuple[float, float, float, float]
 STREAM_COLORS: Tuple[Tuple[int, int, int], ...] = (
     (0, 255, 255), (255, 0, 255), (255, 255, 0), (0, 165, 255), (180, 105, 255), (0, 255, 0),
 )
-#: Above this many keypoints per instance (face meshes) points are drawn 1 px and thin.
-DENSE_KEYPOINTS = 100
 
 
 @dataclass
@@ -67,33 +65,13 @@ def draw_results(image: np.ndarray, detections: Optional[Detections] = None,
     for index, (_, kset) in enumerate(sorted((keypoint_sets or {}).items())):
         color = kset.color or stream_color(index)
         for i, points in enumerate(kset.keypoints):
-            points = np.asarray(points, np.float32)
-            dense = points.shape[0] > DENSE_KEYPOINTS
-            if dense:
-                _draw_dense(image, points, kset.edges, keypoint_threshold, color)
-            else:
-                draw_keypoints(image, points, kset.edges, keypoint_threshold, color=color)
+            draw_keypoints(image, points, kset.edges, keypoint_threshold, color=color)
             label = kset.labels[i] if i < len(kset.labels) else ''
             if label and i < len(kset.boxes):
                 x1, y1 = int(kset.boxes[i][0]), int(kset.boxes[i][1])
                 cv2.putText(image, label, (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                             color, 1, cv2.LINE_AA)
     return image
-
-
-def _draw_dense(image: np.ndarray, points: np.ndarray, edges: Sequence[Edge],
-                threshold: float, color: Tuple[int, int, int]) -> None:
-    scores = points[:, -1] if points.shape[1] >= 3 else np.ones(len(points), np.float32)
-    visible = scores >= threshold
-    xy = np.round(points[:, :2]).astype(np.int32)
-    lines = [np.stack([xy[a], xy[b]]) for a, b in edges
-             if a < len(xy) and b < len(xy) and visible[a] and visible[b]]
-    if lines:
-        cv2.polylines(image, lines, False, color, 1, cv2.LINE_AA)
-    height, width = image.shape[:2]
-    inside = (visible & (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0)
-              & (xy[:, 1] < height))
-    image[xy[inside, 1], xy[inside, 0]] = color
 
 
 # -- markers --------------------------------------------------------------------------------

@@ -20,6 +20,11 @@ from ..core.image_codec import encode_bgr8
 EDGE_PREFIX = 'edge:'
 
 
+def stamp_ns(header: Header) -> int:
+    """Return a header's stamp as integer nanoseconds (the key results are paired by)."""
+    return int(header.stamp.sec) * 1000000000 + int(header.stamp.nanosec)
+
+
 def image_to_bgr(msg: Image) -> np.ndarray:
     """sensor_msgs/Image -> (H, W, 3) uint8 BGR; raises ImageFormatError on a bad message."""
     return decode_image(msg.data, msg.height, msg.width, msg.encoding, msg.step,

@@ -20,36 +20,22 @@ from typing import Any, Dict, Optional
 import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2DArray
-from vision_msgs.msg import LabelInfo
+from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from .base import ImageInferenceNode
-from .base import main_for
-from .conversions import keypoints_to_msg
-from .conversions import label_info_msg
-from .conversions import msg_to_detections
-from ..core.draw import class_color
-from ..core.draw import draw_keypoints
+from .base import ImageInferenceNode, main_for
+from .conversions import keypoints_to_msg, label_info_msg, msg_to_detections, stamp_ns
+from ..core.draw import class_color, draw_keypoints
 from ..core.errors import PerceptionError
 from ..core.heatmap_decode import DECODE_METHODS
-from ..core.keypoint_pipeline import KeypointConfig
-from ..core.keypoint_pipeline import KeypointEstimator
-from ..core.keypoint_pipeline import PoseInstances
+from ..core.keypoint_pipeline import KeypointConfig, KeypointEstimator, PoseInstances
 from ..core.models import resolve_model
-from ..core.pose_crop import frame_box
-from ..core.pose_crop import IMAGENET_MEAN
-from ..core.pose_crop import IMAGENET_STD
-from ..core.pose_crop import normalisation_constants
+from ..core.pose_crop import frame_box, IMAGENET_MEAN, IMAGENET_STD, normalisation_constants
 from ..core.stamp_cache import StampCache
 
 #: Frames held while their detections are on the way (the detector lags a few frames).
 SYNC_FRAMES = 10
 IMAGE_KEY = 'image'
 DETECTIONS_KEY = 'detections'
-
-
-def stamp_ns(header: Header) -> int:
-    return int(header.stamp.sec) * 1000000000 + int(header.stamp.nanosec)
 
 
 class KeypointNode(ImageInferenceNode):

@@ -26,35 +26,19 @@ from geometry_msgs.msg import Point
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
-from rclpy.qos import QoSProfile
-from sensor_msgs.msg import CameraInfo
-from sensor_msgs.msg import Image
-from std_msgs.msg import ColorRGBA
-from std_msgs.msg import Header
-from vision_msgs.msg import Detection2DArray
-from vision_msgs.msg import LabelInfo
-from visualization_msgs.msg import Marker
-from visualization_msgs.msg import MarkerArray
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import ColorRGBA, Header
+from vision_msgs.msg import Detection2DArray, LabelInfo
+from visualization_msgs.msg import Marker, MarkerArray
 
-from .base import LATCHED_QOS
-from .base import main_for
-from .base import parse_name_list
-from .base import PerceptionNode
-from .conversions import bgr_to_image
-from .conversions import image_to_bgr
-from .conversions import msg_to_detections
-from .conversions import parse_label_info
+from .base import LATCHED_QOS, main_for, parse_name_list, PerceptionNode
+from .conversions import bgr_to_image, image_to_bgr, msg_to_detections, parse_label_info, stamp_ns
 from ..core.camera_info import CameraCalibration
 from ..core.detections import Detections
 from ..core.errors import ImageFormatError
-from ..core.stamp_cache import ResultSynchronizer
-from ..core.stamp_cache import SyncedFrame
-from ..core.visualization import draw_results
-from ..core.visualization import frame_markers
-from ..core.visualization import ImagePlane
-from ..core.visualization import KeypointSet
-from ..core.visualization import MarkerData
+from ..core.stamp_cache import ResultSynchronizer, SyncedFrame
+from ..core.visualization import draw_results, frame_markers, ImagePlane, KeypointSet, MarkerData
 
 MARKER_TYPES = {'line_list': Marker.LINE_LIST, 'line_strip': Marker.LINE_STRIP,
                 'points': Marker.POINTS, 'text': Marker.TEXT_VIEW_FACING}
@@ -65,10 +49,6 @@ LIVE_PARAMETERS = ('keypoint_threshold', 'marker_depth', 'default_hfov', 'line_w
 IMAGE_QOS = QoSProfile(depth=5, history=qos_profile_sensor_data.history,
                        durability=qos_profile_sensor_data.durability,
                        reliability=qos_profile_sensor_data.reliability)
-
-
-def stamp_ns(header: Header) -> int:
-    return int(header.stamp.sec) * 1000000000 + int(header.stamp.nanosec)
 
 
 def calibration_from_msg(msg: CameraInfo) -> CameraCalibration:
