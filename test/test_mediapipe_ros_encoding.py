@@ -35,7 +35,7 @@ def test_encoder_gives_rclpy_bytes(task, frame_id, count):
     boxes = [tuple(rng.uniform(0, 500, 4)) for _ in range(count)]
     labels = ['Left', 'Right', 'Left'][:count] if task == 'hands' else None
     extra = [[('handedness/x' * (i + 1), 0.5 + i / 10)] * i for i in range(count)]
-    expected = serialize_message(keypoints_to_msg(header(frame_id), boxes, points, names, None,
+    expected = serialize_message(keypoints_to_msg(header(frame_id), boxes, points, names,
                                                   labels, extra))
     encoded = KeypointArrayEncoder(names).encode(header(frame_id), boxes, points, labels, extra)
     assert encoded == expected

@@ -123,11 +123,8 @@ class KeypointStage(Stage):
         self.timings = self.estimator.timings
 
     def process(self, image: np.ndarray, frame_results: Dict[str, Any], time_ms: int) -> Any:
-        detections = frame_results[DetectorStage.name]
-        people = np.asarray([n == 'person' for n in
-                             (detections.label(int(c)) for c in detections.class_ids)], bool)
-        return self.estimator.estimate(image, detections.boxes[people],
-                                       detections.scores[people])
+        people = frame_results[DetectorStage.name].with_label('person')
+        return self.estimator.estimate(image, people.boxes)
 
     def draw(self, image: np.ndarray, result: Any) -> None:
         kset = KeypointSet(list(result.keypoints), result.boxes, [], result.names,

@@ -53,5 +53,10 @@ class Detections:
         return Detections(self.boxes[mask], self.scores[mask], self.class_ids[mask],
                           self.class_names)
 
+    def with_label(self, label: str) -> 'Detections':
+        """Keep the boxes of one class, by name (e.g. the people for the keypoint model)."""
+        return self.select(np.array([self.label(int(c)) == label for c in self.class_ids],
+                                    dtype=bool))
+
     def to_list(self) -> List[Detection]:
         return list(self)

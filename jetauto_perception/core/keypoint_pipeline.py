@@ -170,8 +170,7 @@ class KeypointEstimator:
             out[start:start + step] = result[self.output_name]
         return out
 
-    def estimate(self, image_bgr: np.ndarray, boxes_xyxy: np.ndarray,
-                 box_scores: Optional[np.ndarray] = None) -> PoseInstances:
+    def estimate(self, image_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> PoseInstances:
         """
         Keypoints of the people in ``boxes_xyxy`` ``(N, 4)`` (source pixels) of one image.
 

@@ -84,7 +84,6 @@ def msg_to_detections(msg: Detection2DArray) -> Detections:
 
 def keypoints_to_msg(header: Header, boxes: Sequence[Sequence[float]],
                      keypoints: Sequence[np.ndarray], names: Sequence[str],
-                     instance_scores: Optional[Sequence[float]] = None,
                      instance_labels: Optional[Sequence[str]] = None,
                      extra_results: Optional[Sequence[Sequence[Tuple[str, float]]]] = None
                      ) -> Detection2DArray:

@@ -147,10 +147,7 @@ class KeypointNode(ImageInferenceNode):
     def person_boxes(self, msg: Optional[Detection2DArray]) -> np.ndarray:
         if msg is None:
             return np.zeros((0, 4), np.float32)
-        detections = msg_to_detections(msg)
-        people = detections.select(np.array(
-            [detections.label(int(c)) == self.person_class for c in detections.class_ids],
-            dtype=bool))
+        people = msg_to_detections(msg).with_label(self.person_class)
         order = np.argsort(-people.scores, kind='stable')[:self.max_persons]
         return people.boxes[order]
 
@@ -163,8 +160,7 @@ class KeypointNode(ImageInferenceNode):
         return result.select(result.scores >= self.score_threshold)
 
     def to_message(self, result: PoseInstances, header: Header) -> Detection2DArray:
-        return keypoints_to_msg(header, result.boxes, result.keypoints, result.names,
-                                instance_scores=result.scores)
+        return keypoints_to_msg(header, result.boxes, result.keypoints, result.names)
 
     def label_info(self, header: Header) -> LabelInfo:
         return label_info_msg(header, self.estimator.config.keypoint_names,

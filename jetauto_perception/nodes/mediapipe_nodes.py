@@ -157,7 +157,6 @@ class MediaPipeNode(ImageInferenceNode):
                 return self.encoder.encode(header, result.boxes, result.keypoints, labels, extra)
             return keypoints_to_msg(header, result.boxes, result.keypoints,
                                     self.landmarker.names,
-                                    instance_scores=[inst.score for inst in result],
                                     instance_labels=labels, extra_results=extra)
 
     def label_info(self, header: Header) -> LabelInfo:
@@ -291,7 +290,7 @@ class KeypointArrayEncoder:
         extra = [[('extra/a', 0.5)], [('extra/bc', 0.25), ('extra/def', 1.0)]]
         try:
             expected = serialize_message(keypoints_to_msg(header, boxes, points, self.names,
-                                                          None, ['Left', 'Right'], extra))
+                                                          ['Left', 'Right'], extra))
         except Exception as exc:  # an rmw without serialization support
             return 'cannot serialize a reference message (%s)' % exc
         if expected != self.encode(header, boxes, points, ['Left', 'Right'], extra):

@@ -112,7 +112,6 @@ class VisualizerNode(PerceptionNode):
         self.label_info: Dict[str, Any] = {}
         self.image_publisher = self.create_publisher(Image, '~/image', 1)
         self.marker_publisher = self.create_publisher(MarkerArray, '~/markers', 1)
-        self.rendered = 0
         self.bad = 0
         self.create_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
         self.create_subscription(CameraInfo, 'camera/camera_info', self._on_camera_info, 1)
@@ -264,7 +263,6 @@ class VisualizerNode(PerceptionNode):
                                       self.line_width, self.text_height):
                 markers.markers.append(marker_msg(data, image_msg.header))
             self.marker_publisher.publish(markers)
-        self.rendered += 1
 
 
 main = main_for(VisualizerNode, 'visualizer_node')
