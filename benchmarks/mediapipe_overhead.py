@@ -11,8 +11,11 @@ For each task (face mesh, hands, pose) the same camera-sized frames (640x480) go
     (BGR -> RGB, the same Tasks call, results -> pixel keypoints) -> the published message: with
     rclpy the node's serialized Detection2DArray (``KeypointArrayEncoder``) and, for reference,
     ``keypoints_to_msg`` + ``serialize_message`` (what publishing message objects costs).
-Both run in VIDEO mode with the same stamps, each with its own landmarker, interleaved frame by
-frame (alternating which goes first) so that load changes hit both alike.
+    The landmarker reads MediaPipe's C result directly where it can (``result_reader`` 'c', the
+    default); the same path with the public result objects (``read_c_results=False``) is
+    measured too.
+The three run in VIDEO mode with the same stamps, each with its own landmarker, interleaved
+frame by frame (rotating which goes first) so that load changes hit them alike.
 
 Frames: face = the COFW close-up, hands = the four hand images (25 frames each), scaled onto a
 640x480 canvas; pose = 100 frames of vtest.avi (its middle 320x240 at twice the size).
@@ -27,7 +30,7 @@ import platform
 import statistics
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -105,7 +108,7 @@ def ros_or_none() -> Optional[RosPath]:
 
 
 def measure(task: str, model: str, frames: List[np.ndarray], ros: Optional[RosPath]
-            ) -> Dict[str, float]:
+            ) -> Tuple[Dict[str, float], str]:
     """Per-frame milliseconds (means over the frames) of each path and stage."""
     import mediapipe as mp
     from mediapipe.tasks.python import vision
@@ -113,6 +116,7 @@ def measure(task: str, model: str, frames: List[np.ndarray], ros: Optional[RosPa
 
     options = ml.LandmarkerOptions(max_instances=2 if task == 'hands' else 1)
     wrapped = ml.MediaPipeLandmarker(task, model, options)
+    wrapped_objects = ml.MediaPipeLandmarker(task, model, options, read_c_results=False)
     task_options = {
         'face': (vision.FaceLandmarker, vision.FaceLandmarkerOptions, 'num_faces'),
         'hands': (vision.HandLandmarker, vision.HandLandmarkerOptions, 'num_hands'),
@@ -126,7 +130,8 @@ def measure(task: str, model: str, frames: List[np.ndarray], ros: Optional[RosPa
     messages = [ros.image_message(f, 1000 + i * 33) for i, f in enumerate(frames)] if ros \
         else None
     times: Dict[str, List[float]] = {k: [] for k in (
-        'raw', 'raw_bgr', 'node', 'decode', 'pre', 'infer', 'post', 'msg', 'msg_objects')}
+        'raw', 'raw_bgr', 'node', 'decode', 'pre', 'infer', 'post', 'msg', 'msg_objects',
+        'node_objects', 'post_objects')}
     instances = 0
 
     def stamp(i: int, rep: int) -> int:
@@ -142,21 +147,30 @@ def measure(task: str, model: str, frames: List[np.ndarray], ros: Optional[RosPa
         times['raw'].append((end - converted) * 1e3)
         times['raw_bgr'].append((end - start) * 1e3)
 
-    def run_node(i: int, rep: int) -> None:
-        nonlocal instances
+    def node_path(landmarker: ml.MediaPipeLandmarker, i: int, rep: int
+                  ) -> Tuple[float, float, float, ml.LandmarkResult]:
         start = time.perf_counter()
         if messages is not None:
             image = ros.image_to_bgr(messages[i])
         else:
             image = decode_image(buffers[i], HEIGHT, WIDTH, 'bgr8', WIDTH * 3)
         decoded = time.perf_counter()
-        result = wrapped.detect(image, stamp(i, rep))
+        result = landmarker.detect(image, stamp(i, rep))
         detected = time.perf_counter()
         if encoder is not None:
             encoder.encode(messages[i].header, result.boxes, result.keypoints)
-        end = time.perf_counter()
-        times['node'].append((end - start) * 1e3)
-        times['decode'].append((decoded - start) * 1e3)
+        return decoded - start, detected - start, time.perf_counter() - start, result
+
+    def run_objects(i: int, rep: int) -> None:
+        total = node_path(wrapped_objects, i, rep)[2]
+        times['node_objects'].append(total * 1e3)
+        times['post_objects'].append(wrapped_objects.timings.ms.get('post', 0.0))
+
+    def run_node(i: int, rep: int) -> None:
+        nonlocal instances
+        decoded, detected, end, result = node_path(wrapped, i, rep)
+        times['node'].append(end * 1e3)
+        times['decode'].append(decoded * 1e3)
         for stage in ('pre', 'infer', 'post'):
             times[stage].append(wrapped.timings.ms.get(stage, 0.0))
         times['msg'].append((end - detected) * 1e3)
@@ -168,27 +182,34 @@ def measure(task: str, model: str, frames: List[np.ndarray], ros: Optional[RosPa
             times['msg_objects'].append((time.perf_counter() - start) * 1e3)
 
     try:
-        for i in range(min(5, len(frames))):  # warm up both graphs
-            run_raw(i, 0)
-            run_node(i, 0)
+        paths = [run_raw, run_node, run_objects]
+        for i in range(min(5, len(frames))):  # warm up the graphs
+            for run in paths:
+                run(i, 0)
         for key in times:
             times[key].clear()
         instances = 0
         for i in range(len(frames)):
-            first, second = (run_raw, run_node) if i % 2 == 0 else (run_node, run_raw)
-            first(i, 1)
-            second(i, 1)
+            for k in range(len(paths)):
+                paths[(i + k) % len(paths)](i, 1)
     finally:
         raw.close()
         wrapped.close()
+        wrapped_objects.close()
+    if wrapped.result_reader != 'c':
+        print('%s: the node path read the public result objects: %s'
+              % (task, wrapped.c_results_off), file=sys.stderr)
     summary = {k: statistics.fmean(v) for k, v in times.items() if v}
-    # paired by frame: both paths did the same work on frame i, so the median of the
+    # paired by frame: the paths did the same work on frame i, so the median of the
     # differences is robust to the load spikes that hit one of them
-    for base in ('raw', 'raw_bgr'):
-        summary['paired_' + base] = statistics.median(
-            n - r for n, r in zip(times['node'], times[base])) / statistics.median(times[base])
+    for node in ('node', 'node_objects'):
+        for base in ('raw', 'raw_bgr'):
+            summary['paired_%s_%s' % (node, base)] = statistics.median(
+                n - r for n, r in zip(times[node], times[base])) / statistics.median(times[base])
+            summary['means_%s_%s' % (node, base)] = (summary[node] - summary[base]) \
+                / summary[base]
     summary['instances_per_frame'] = instances / len(frames)
-    return summary
+    return summary, wrapped.result_reader
 
 
 def machine() -> str:
@@ -215,15 +236,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = []
     for task in args.tasks.split(','):
         model = os.path.join(SHARED, 'models', 'mediapipe', ml.DEFAULT_MODELS[task])
-        s = measure(task, model, task_frames(task, args.frames), ros)
-        for base in ('raw', 'raw_bgr'):
-            s['means_' + base] = (s['node'] - s[base]) / s[base]
-        rows.append((task, s))
-        print('%s: raw %.2f ms (from BGR %.2f), node path %.2f ms: %+.1f %% (%+.1f %% paired), '
-              'from BGR %+.1f %% (%+.1f %% paired)'
-              % (task, s['raw'], s['raw_bgr'], s['node'], 100 * s['means_raw'],
-                 100 * s['paired_raw'], 100 * s['means_raw_bgr'], 100 * s['paired_raw_bgr']),
-              file=sys.stderr)
+        s, reader = measure(task, model, task_frames(task, args.frames), ros)
+        rows.append((task, s, reader))
+        for node in ('node', 'node_objects'):
+            print('%s: raw %.2f ms (from BGR %.2f), %s %.2f ms: %+.1f %% (%+.1f %% paired), '
+                  'from BGR %+.1f %% (%+.1f %% paired)'
+                  % (task, s['raw'], s['raw_bgr'], node, s[node],
+                     100 * s['means_%s_raw' % node], 100 * s['paired_%s_raw' % node],
+                     100 * s['means_%s_raw_bgr' % node], 100 * s['paired_%s_raw_bgr' % node]),
+                  file=sys.stderr)
     lines = [
         '## MediaPipe nodes: data-path overhead over the raw Tasks call',
         '',
@@ -234,27 +255,38 @@ def main(argv: Optional[List[str]] = None) -> int:
             'no rclpy: core path only (bgr8 buffer in, LandmarkResult out)',
             datetime.date.today().isoformat(), load_before, load_average()),
         '',
-        '%d frames of 640x480 per task, VIDEO mode, the raw call and the node path interleaved '
-        'on the same frames, one run of `benchmarks/mediapipe_overhead.py`. Milliseconds per '
-        'frame (means). *raw* = `mp.Image(SRGB, rgb)` + `detect_for_video` on an RGB frame; '
-        '*raw from BGR* adds the `cv2.cvtColor` every user of a bgr8 camera needs first. '
-        'Overhead = (node path - raw) / raw of the means; *paired* = median over frames of '
-        '(node path - raw) / median raw. Stage columns are the parts of the node path '
-        '(BGR->RGB + mp.Image includes the mp.Image copy the raw call makes too).' % args.frames,
+        '%d frames of 640x480 per task, VIDEO mode, the raw call and the two node paths '
+        'interleaved on the same frames, one run of `benchmarks/mediapipe_overhead.py`. '
+        'Milliseconds per frame (means). *raw* = `mp.Image(SRGB, rgb)` + `detect_for_video` on '
+        'an RGB frame; *raw from BGR* adds the `cv2.cvtColor` every user of a bgr8 camera needs '
+        'first. *node path* = what the node does per frame, reading the C result of MediaPipe '
+        'directly (reader `c`, the default where the installed mediapipe allows it); *node path, '
+        'public objects* = the same with `read_c_results=False` (what mediapipe 0.10 wheels, '
+        'e.g. on aarch64, always do). Overhead = (node path - raw) / raw of the means; *paired* = '
+        'median over frames of (node path - raw) / median raw. Stage columns are the parts of '
+        'the node path (BGR->RGB + mp.Image includes the mp.Image copy the raw call makes too; '
+        'for the C reader, *result conversion* is measured from the end of the C call).'
+        % args.frames,
         '',
-        '| task | instances/frame | raw | raw from BGR | node path | overhead vs raw '
-        '(paired) | overhead vs raw from BGR (paired) | decode | BGR->RGB + mp.Image '
-        '| result conversion | message |'
+        '| task | instances/frame | raw | raw from BGR | node path (reader) | overhead vs raw '
+        '(paired) | overhead vs raw from BGR (paired) | node path, public objects '
+        '| its overhead vs raw (paired) | vs raw from BGR (paired) | decode '
+        '| BGR->RGB + mp.Image | result conversion (public objects) | message |'
         + (' message objects instead (keypoints_to_msg + serialize) |' if ros else ''),
-        '|---|---|---|---|---|---|---|---|---|---|---|' + ('---|' if ros else ''),
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|' + ('---|' if ros else ''),
     ]
-    for task, s in rows:
+    for task, s, reader in rows:
         lines.append(
-            '| %s | %.2f | %.2f | %.2f | %.2f | %+.1f %% (%+.1f %%) | %+.1f %% (%+.1f %%) '
-            '| %.3f | %.3f | %.3f | %.3f |%s' % (
-                task, s['instances_per_frame'], s['raw'], s['raw_bgr'], s['node'],
-                100 * s['means_raw'], 100 * s['paired_raw'], 100 * s['means_raw_bgr'],
-                100 * s['paired_raw_bgr'], s['decode'], s['pre'], s['post'], s['msg'],
+            '| %s | %.2f | %.2f | %.2f | %.2f (%s) | %+.1f %% (%+.1f %%) | %+.1f %% (%+.1f %%) '
+            '| %.2f | %+.1f %% (%+.1f %%) | %+.1f %% (%+.1f %%) | %.3f | %.3f | %.3f (%.3f) '
+            '| %.3f |%s' % (
+                task, s['instances_per_frame'], s['raw'], s['raw_bgr'], s['node'], reader,
+                100 * s['means_node_raw'], 100 * s['paired_node_raw'],
+                100 * s['means_node_raw_bgr'], 100 * s['paired_node_raw_bgr'],
+                s['node_objects'],
+                100 * s['means_node_objects_raw'], 100 * s['paired_node_objects_raw'],
+                100 * s['means_node_objects_raw_bgr'], 100 * s['paired_node_objects_raw_bgr'],
+                s['decode'], s['pre'], s['post'], s['post_objects'], s['msg'],
                 (' %.3f |' % s['msg_objects']) if ros else ''))
     text = '\n'.join(lines) + '\n'
     print(text)

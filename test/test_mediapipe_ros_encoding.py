@@ -56,3 +56,30 @@ def test_encoder_reuses_its_templates_correctly():
     first = encoder.encode(header('cam'), [(0, 0, 1, 1)], points)
     encoder.encode(header('cam'), [(0, 0, 1, 1)], [points[0] * 2])
     assert encoder.encode(header('cam'), [(0, 0, 1, 1)], points) == first
+
+
+def test_encoder_layouts_change_from_frame_to_frame():
+    """Instance counts, labels, extras and stamps vary; every frame is still rclpy's bytes."""
+    names = ml.HAND_KEYPOINT_NAMES
+    encoder = KeypointArrayEncoder(names)
+    encoder.MAX_LAYOUTS = 3  # evict layouts too
+    rng = np.random.default_rng(7)
+    for frame in range(40):
+        count = int(rng.integers(0, 4))
+        points = [rng.uniform(-50, 700, (int(rng.integers(1, len(names) + 1)), 4))
+                  .astype(np.float32) for _ in range(count)]
+        boxes = [tuple(rng.uniform(0, 500, 4)) for _ in range(count)]
+        labels = [str(rng.choice(['Left', 'Right'])) for _ in range(count)]
+        extra = [[('handedness/' + labels[i], float(rng.uniform()))] for i in range(count)]
+        head = header('cam%d' % (frame % 2), sec=frame, nanosec=int(rng.integers(0, 10 ** 9)))
+        expected = serialize_message(keypoints_to_msg(head, boxes, points, names, labels, extra))
+        assert encoder.encode(head, boxes, points, labels, extra) == expected, frame
+    assert len(encoder._layouts) <= 3
+
+
+def test_encoder_refuses_points_it_cannot_name():
+    encoder = KeypointArrayEncoder(ml.HAND_KEYPOINT_NAMES)
+    with pytest.raises(ValueError):
+        encoder.encode(header('cam'), [(0, 0, 1, 1)], [np.zeros((22, 4), np.float32)])
+    with pytest.raises(ValueError):
+        encoder.encode(header('cam'), [(0, 0, 1, 1)], [np.zeros((21, 3), np.float32)])

@@ -23,9 +23,18 @@ MediaPipe's relative depth (origin at the wrist / hips / head centre, roughly th
 normalised x, smaller = nearer the camera), score is the pose
 landmark's visibility. MediaPipe reports no per-landmark confidence for face and hand landmarks:
 their score is 1.0 (the instance as a whole passed ``min_presence_confidence``).
+
+Result readers. mediapipe 1.x wheels run the Tasks API through MediaPipe's C API and build one
+Python object per landmark from its C result; turning those back into arrays costs as much
+again (together ~0.6 ms per 478-point face, 10 % of the face model's time on a desktop CPU).
+Where it can, the wrapper calls the same C function and reads the C result straight into numpy
+(:class:`CResultReader`, ``result_reader == 'c'``); it checks its first non-empty result against
+MediaPipe's own Python objects and otherwise uses those (``c_results_off`` says why). mediapipe
+0.10 wheels (the only ones for aarch64) and pose segmentation masks use the public objects.
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 from dataclasses import field
 import importlib
@@ -303,7 +312,8 @@ class MediaPipeLandmarker:
     """A face / hand / pose landmarker on BGR images; see the module docstring for the modes."""
 
     def __init__(self, task: str, model_path: str,
-                 options: Optional[LandmarkerOptions] = None) -> None:
+                 options: Optional[LandmarkerOptions] = None,
+                 read_c_results: bool = True) -> None:
         self.task = check_task(task)
         self.model_path = str(model_path)
         self.options = (options or LandmarkerOptions()).check()
@@ -318,6 +328,11 @@ class MediaPipeLandmarker:
         #: The live MediaPipe landmarkers by running mode ('video', 'image'). Close them (close()
         #: or ``with``) before the interpreter exits: mediapipe 1.x's own __del__ fails that late.
         self._landmarkers: Dict[str, Any] = {}
+        #: Direct C-result readers of the live landmarkers (see :class:`CResultReader`).
+        self._readers: Dict[str, CResultReader] = {}
+        #: Why results are read through MediaPipe's Python objects ('' while read directly).
+        self.c_results_off = '' if read_c_results else 'turned off by the caller'
+        self._c_results_checked = False
         self._last_ms: Optional[int] = None
         # fail at construction, not on the first frame, when the bundle is unusable
         self._landmarker('video')
@@ -365,7 +380,24 @@ class MediaPipeLandmarker:
         landmarker = self._landmarkers.get(mode)
         if landmarker is None:
             landmarker = self._landmarkers[mode] = self._create(mode.upper())
+            self._attach_reader(mode, landmarker)
         return landmarker
+
+    def _attach_reader(self, mode: str, landmarker: Any) -> None:
+        """Read ``landmarker``'s C results directly unless that is off or impossible."""
+        self._readers.pop(mode, None)
+        if self.options.output_segmentation_masks and not self.c_results_off:
+            self.c_results_off = 'segmentation masks are read through the Python objects'
+        if not self.c_results_off:
+            try:
+                self._readers[mode] = CResultReader(self.task, landmarker)
+            except CResultsUnavailable as exc:
+                self.c_results_off = str(exc)
+
+    @property
+    def result_reader(self) -> str:
+        """``c`` (MediaPipe's C results read directly) or ``objects`` (the public Python API)."""
+        return 'objects' if self.c_results_off else 'c'
 
     def reconfigure(self, options: LandmarkerOptions) -> None:
         """Use new options from the next frame on (the landmarkers are rebuilt)."""
@@ -378,9 +410,11 @@ class MediaPipeLandmarker:
             raise
         self.close()
         self._landmarkers['video'] = video
+        self._attach_reader('video', video)
 
     def close(self) -> None:
         """Release the MediaPipe graphs (a later detect creates them again)."""
+        self._readers.clear()
         _close_landmarkers(self._landmarkers)
         self._last_ms = None
 
@@ -406,15 +440,24 @@ class MediaPipeLandmarker:
         if timestamp_ms is not None and timestamp_ms != self._last_ms:
             if self._last_ms is not None and timestamp_ms < self._last_ms:
                 self._restart_stream()
-            mode = 'video'
-            raw = self._landmarker(mode).detect_for_video(mp_image, int(timestamp_ms))
-            self._last_ms = int(timestamp_ms)
+            mode, stamp = 'video', int(timestamp_ms)
         else:
-            mode = 'image'
-            raw = self._landmarker(mode).detect(mp_image)
-        inferred = perf_counter()
+            mode, stamp = 'image', None
         height, width = image_bgr.shape[:2]
-        instances = self._instances(raw, width, height)
+        landmarker = self._landmarker(mode)
+        reader = None if self.c_results_off else self._readers.get(mode)
+        found = None
+        if reader is not None:
+            found = self._detect_c(reader, mp_image, stamp, width, height)
+        if found is None:
+            raw = landmarker.detect(mp_image) if stamp is None else \
+                landmarker.detect_for_video(mp_image, stamp)
+            inferred = perf_counter()
+            instances = self._instances(raw, width, height)
+        else:
+            instances, inferred = found
+        if stamp is not None:
+            self._last_ms = stamp
         ms = self.timings.ms
         ms.clear()
         ms['pre'] = (converted - start) * 1e3
@@ -422,88 +465,280 @@ class MediaPipeLandmarker:
         ms['post'] = (perf_counter() - inferred) * 1e3
         return LandmarkResult(self.task, instances, width, height, mode, timestamp_ms)
 
+    def _detect_c(self, reader: 'CResultReader', mp_image: Any, stamp: Optional[int],
+                  width: int, height: int) -> Optional[Tuple[List[LandmarkInstance], float]]:
+        """
+        Detect through ``reader``; return the instances and when inference ended.
+
+        None when the C function could not even be called (then nothing ran: the caller uses
+        the public API). Any doubt about the C result switches to the public objects for good.
+        """
+        try:
+            result = reader.detect(mp_image, stamp)
+        except (AttributeError, ctypes.ArgumentError) as exc:  # raised before the C call
+            self.c_results_off = 'cannot call its C API (%s)' % _one_line(exc)
+            return None
+        inferred = perf_counter()
+        try:
+            try:
+                instances = self._instances_c(reader, result, width, height)
+            except (AttributeError, TypeError, ValueError, IndexError) as exc:
+                self.c_results_off = 'cannot read its C result (%s)' % _one_line(exc)
+                return self._instances(reader.public_result(result), width, height), inferred
+            if instances and not self._c_results_checked:
+                # once, on the first result with instances: the public reader of the very
+                # same C result must agree, else this mediapipe's structs are not what we read
+                expected = self._instances(reader.public_result(result), width, height)
+                mismatch = _compare_instances(instances, expected)
+                self._c_results_checked = True
+                if mismatch:
+                    self.c_results_off = ('its C results differ from its Python objects (%s)'
+                                          % mismatch)
+                    instances = expected
+        finally:
+            reader.close(result)
+        return instances, inferred
+
     def _restart_stream(self) -> None:
         """Stamps went backwards: a fresh VIDEO graph (MediaPipe refuses earlier stamps)."""
         self.stream_restarts += 1
+        self._readers.pop('video', None)
         video = self._landmarkers.pop('video', None)
         if video is not None:
             video.close()
         self._last_ms = None
 
     # -- result conversion -------------------------------------------------------------------
+    # Two readers give the same instances: MediaPipe's public Python result objects, and (where
+    # mediapipe >= 1.0's ctypes bindings allow) its C result read straight into numpy. The
+    # public objects cost ~1 us per landmark to build (0.4 ms per face) and as much again to
+    # read; the C result is one memory view per instance.
+
     def _instances(self, raw: Any, width: int, height: int) -> List[LandmarkInstance]:
-        if self.task == 'face':
-            landmark_sets = raw.face_landmarks
-        elif self.task == 'hands':
-            landmark_sets = raw.hand_landmarks
-        else:
-            landmark_sets = raw.pose_landmarks
+        """Instances from the public result objects."""
         instances = []
-        for i, landmarks in enumerate(landmark_sets):
-            keypoints, presence = self._keypoints(landmarks, width, height)
-            bbox = landmarks_box(keypoints, width, height)
-            if self.task == 'face':
-                blendshapes = {}
-                if raw.face_blendshapes and i < len(raw.face_blendshapes):
-                    blendshapes = {c.category_name: float(c.score)
-                                   for c in raw.face_blendshapes[i]}
-                instances.append(LandmarkInstance(FACE_LABEL, 1.0, bbox, keypoints,
-                                                  blendshapes=blendshapes))
-            elif self.task == 'hands':
-                category = raw.handedness[i][0] if i < len(raw.handedness) and \
-                    raw.handedness[i] else None
-                label = (category.category_name or category.display_name) if category else ''
-                score = float(category.score) if category else 0.0
-                instances.append(LandmarkInstance(label, score, bbox, keypoints))
-            else:
-                mask = None
+        for i, landmarks in enumerate(getattr(raw, _LANDMARKS_FIELD[self.task])):
+            count = len(landmarks)
+            # C-level iteration, one pass per coordinate: no tuple per landmark (478 tuples
+            # per face would also wake Python's garbage collector)
+            rows = [map(_X, landmarks), map(_Y, landmarks), map(_Z, landmarks)]
+            if self.task == 'pose':
+                rows += [map(_score, map(_VISIBILITY, landmarks)),
+                         map(_score, map(_PRESENCE, landmarks))]
+            normalized = np.fromiter(chain.from_iterable(rows), np.float32,
+                                     len(rows) * count).reshape(len(rows), count)
+            handedness = blendshapes = mask = None
+            if self.task == 'hands' and i < len(raw.handedness) and raw.handedness[i]:
+                category = raw.handedness[i][0]
+                handedness = (category.category_name or category.display_name or '',
+                              float(category.score))
+            elif self.task == 'face' and raw.face_blendshapes and \
+                    i < len(raw.face_blendshapes):
+                blendshapes = {c.category_name: float(c.score) for c in raw.face_blendshapes[i]}
+            elif self.task == 'pose':
                 masks = getattr(raw, 'segmentation_masks', None)
                 if masks and i < len(masks):
                     mask = np.array(masks[i].numpy_view(), dtype=np.float32).reshape(
                         height, width)
-                instances.append(LandmarkInstance(PERSON_LABEL, float(np.mean(presence)), bbox,
-                                                  keypoints, segmentation_mask=mask))
+            instances.append(self._instance(normalized, width, height, handedness, blendshapes,
+                                            mask))
         return instances
 
-    def _keypoints(self, landmarks: Sequence[Any], width: int,
-                   height: int) -> Tuple[np.ndarray, np.ndarray]:
-        """``(K, 4)`` x, y, z, score in pixels and the per-landmark presence."""
-        # Few numpy calls on purpose: right after MediaPipe's inference every call runs with
-        # cold caches and costs ~10x its usual time; this is the node's per-frame overhead.
-        count = len(landmarks)
-        xyz = np.fromiter(chain.from_iterable(map(_XYZ, landmarks)), np.float32,
-                          3 * count).reshape(count, 3)
-        xyz *= np.array((width, height, 1.0), np.float32)
-        if self.task == 'pose':
-            scores = np.fromiter(map(_score, map(_VISIBILITY, landmarks)), np.float32, count)
-            presence = np.fromiter(map(_score, map(_PRESENCE, landmarks)), np.float32, count)
+    def _instances_c(self, reader: 'CResultReader', result: Any, width: int,
+                     height: int) -> List[LandmarkInstance]:
+        """Instances from a C result (see :class:`CResultReader`)."""
+        instances = []
+        for i, normalized in enumerate(reader.landmarks(result, self.task == 'pose')):
+            handedness = reader.handedness(result, i) if self.task == 'hands' else None
+            blendshapes = reader.blendshapes(result, i) if self.task == 'face' else None
+            instances.append(self._instance(normalized, width, height, handedness, blendshapes))
+        return instances
+
+    def _instance(self, normalized: np.ndarray, width: int, height: int,
+                  handedness: Optional[Tuple[str, float]] = None,
+                  blendshapes: Optional[Dict[str, float]] = None,
+                  mask: Optional[np.ndarray] = None) -> LandmarkInstance:
+        """
+        One instance from its ``(3, K)`` normalized x, y, z (+ visibility, presence for pose).
+
+        Rows are what both readers give and what the box needs: this takes few numpy calls
+        (each costs several times its usual time here, with the caches still cold from
+        inference).
+        """
+        count = normalized.shape[1]
+        rows = np.empty((4, count), np.float32)
+        rows[:3] = normalized[:3]
+        rows[:2] *= _scale(width, height)
+        rows[3] = normalized[3] if self.task == 'pose' else 1.0
+        keypoints = np.ascontiguousarray(rows.T)
+        if count:  # the landmarks' box, clipped to the image
+            low, high = rows[:2].min(axis=1).tolist(), rows[:2].max(axis=1).tolist()
+            right, bottom = float(width), float(height)
+            bbox = (min(max(low[0], 0.0), right), min(max(low[1], 0.0), bottom),
+                    min(max(high[0], 0.0), right), min(max(high[1], 0.0), bottom))
         else:
-            # face and hand models give no per-landmark score (older wheels fill in 0.0)
-            scores = presence = np.ones(count, np.float32)
-        return np.concatenate((xyz, scores[:, None]), axis=1), presence
+            bbox = (0.0, 0.0, 0.0, 0.0)
+        if self.task == 'face':
+            # MediaPipe gives faces no score
+            return LandmarkInstance(FACE_LABEL, 1.0, bbox, keypoints,
+                                    blendshapes=blendshapes or {})
+        if self.task == 'hands':
+            label, score = handedness or ('', 0.0)
+            return LandmarkInstance(label, score, bbox, keypoints)
+        presence = float(normalized[4].mean()) if count else 0.0
+        return LandmarkInstance(PERSON_LABEL, presence, bbox, keypoints, segmentation_mask=mask)
 
 
-_XYZ = attrgetter('x', 'y', 'z')
+_LANDMARKS_FIELD = {'face': 'face_landmarks', 'hands': 'hand_landmarks',
+                    'pose': 'pose_landmarks'}
+_X = attrgetter('x')
+_Y = attrgetter('y')
+_Z = attrgetter('z')
 _VISIBILITY = attrgetter('visibility')
 _PRESENCE = attrgetter('presence')
 
 
-def _close_landmarkers(landmarkers: Dict[str, Any]) -> None:
-    while landmarkers:
-        landmarkers.popitem()[1].close()
+def _scale(width: int, height: int) -> np.ndarray:
+    return np.array(((width,), (height,)), np.float32)
 
 
 def _score(value: Optional[float]) -> float:
     return 1.0 if value is None else float(value)
 
 
-def landmarks_box(keypoints: np.ndarray, width: int,
-                  height: int) -> Tuple[float, float, float, float]:
-    """Return the box ``(x1, y1, x2, y2)`` around ``(K, 2+)`` keypoints, clipped to the image."""
-    if len(keypoints) == 0:
-        return (0.0, 0.0, 0.0, 0.0)
-    (x1, y1), (x2, y2) = keypoints[:, :2].min(axis=0).tolist(), \
-        keypoints[:, :2].max(axis=0).tolist()
-    right, bottom = float(width), float(height)
-    return (min(max(x1, 0.0), right), min(max(y1, 0.0), bottom),
-            min(max(x2, 0.0), right), min(max(y2, 0.0), bottom))
+def _compare_instances(actual: Sequence[LandmarkInstance],
+                       expected: Sequence[LandmarkInstance]) -> str:
+    """Return '' when both lists hold the same instances, else what differs first."""
+    if len(actual) != len(expected):
+        return '%d instances instead of %d' % (len(actual), len(expected))
+    for a, e in zip(actual, expected):
+        if a.keypoints.shape != e.keypoints.shape or \
+                not np.array_equal(a.keypoints, e.keypoints, equal_nan=True):
+            return 'keypoints'
+        if (a.label, a.score, a.bbox, a.blendshapes) != (e.label, e.score, e.bbox,
+                                                         e.blendshapes):
+            return 'label, score, box or blendshapes'
+    return ''
+
+
+class CResultsUnavailable(Exception):
+    """The installed mediapipe's landmarker results cannot be read directly."""
+
+
+class CResultReader:
+    """
+    Read a landmarker's C result straight into numpy (mediapipe >= 1.0 ctypes bindings).
+
+    mediapipe 1.x runs each Tasks call through its C API and turns the C result into Python
+    objects (one ``NormalizedLandmark`` per landmark: 0.4 ms for a 478-point face). This calls
+    the same C function the landmarker's ``detect`` / ``detect_for_video`` call, with the same
+    arguments and error checks, and reads the landmark arrays as memory views described by
+    the package's own ctypes structs. It relies on non-public attributes (the landmarker's
+    ``_lib`` and ``_handle``, ``Image._image_ptr``), so: everything it needs is looked up at
+    construction (CResultsUnavailable otherwise), and :class:`MediaPipeLandmarker` compares
+    its first non-empty result with the public reader of the same C result and falls back to
+    the public objects when they differ (mediapipe 0.10's pybind wheels, the only ones for
+    aarch64, always use the public objects).
+    """
+
+    _MODULES = {'face': ('face_landmarker', 'MpFaceLandmarker', 'FaceLandmarkerResult'),
+                'hands': ('hand_landmarker', 'MpHandLandmarker', 'HandLandmarkerResult'),
+                'pose': ('pose_landmarker', 'MpPoseLandmarker', 'PoseLandmarkerResult')}
+
+    def __init__(self, task: str, landmarker: Any) -> None:
+        module_name, prefix, result_name = self._MODULES[task]
+        self.field = _LANDMARKS_FIELD[task]
+        try:
+            module = importlib.import_module('mediapipe.tasks.python.vision.' + module_name)
+            self.result_type = getattr(module, prefix + 'ResultC')
+            self.public_result = getattr(module, result_name).from_ctypes
+            lib, self.handle = landmarker._lib, landmarker._handle
+            self.detect_image = getattr(lib, prefix + 'DetectImage')
+            self.detect_video = getattr(lib, prefix + 'DetectForVideo')
+            self.close_result = getattr(lib, prefix + 'CloseResult')
+            fields = dict(self.result_type._fields_)
+            landmarks_type = fields[self.field]._type_
+            landmark_type = dict(landmarks_type._fields_)['landmarks']._type_
+            if 'landmarks_count' not in dict(landmarks_type._fields_):
+                raise KeyError('landmarks_count')
+        except (ImportError, AttributeError, KeyError, TypeError) as exc:
+            raise CResultsUnavailable('this mediapipe has no readable C results (%s)'
+                                      % _one_line(exc)) from None
+        self.itemsize = ctypes.sizeof(landmark_type)
+        types = dict(landmark_type._fields_)
+        columns = {}
+        for name in ('x', 'y', 'z', 'visibility', 'presence'):
+            offset = getattr(landmark_type, name, None)
+            if types.get(name) is not ctypes.c_float or offset is None or offset.offset % 4:
+                raise CResultsUnavailable('unexpected landmark struct (%s)' % name)
+            columns[name] = offset.offset // 4
+        for name in ('has_visibility', 'has_presence'):
+            if types.get(name) is not ctypes.c_bool:
+                raise CResultsUnavailable('unexpected landmark struct (%s)' % name)
+            columns[name] = getattr(landmark_type, name).offset
+        if self.itemsize % 4:
+            raise CResultsUnavailable('unexpected landmark struct size %d' % self.itemsize)
+        self.xyz = [columns['x'], columns['y'], columns['z']]
+        self.scores = [columns['visibility'], columns['presence']]
+        self.flags = [columns['has_visibility'], columns['has_presence']]
+
+    def detect(self, image: Any, timestamp_ms: Optional[int]) -> Any:
+        """Run the landmarker (IMAGE mode when ``timestamp_ms`` is None); close() the result."""
+        result = self.result_type()
+        pointer = image._image_ptr
+        if timestamp_ms is None:
+            self.detect_image(self.handle, pointer, None, ctypes.byref(result))
+        else:
+            self.detect_video(self.handle, pointer, None, timestamp_ms, ctypes.byref(result))
+        return result
+
+    def close(self, result: Any) -> None:
+        self.close_result(ctypes.byref(result))
+
+    def landmarks(self, result: Any, scores: bool) -> List[np.ndarray]:
+        """
+        Return per instance a ``(3, K)`` float32 copy of the normalized x, y, z.
+
+        With ``scores``, ``(5, K)`` with the visibility and presence (1.0 where unset).
+        """
+        out = []
+        sets = getattr(result, self.field)
+        for i in range(getattr(result, self.field + '_count')):
+            landmarks = sets[i]
+            count = landmarks.landmarks_count
+            address = ctypes.cast(landmarks.landmarks, ctypes.c_void_p).value
+            if not count or not address:
+                out.append(np.zeros((5 if scores else 3, 0), np.float32))
+                continue
+            memory = (ctypes.c_char * (count * self.itemsize)).from_address(address)
+            as_floats = np.frombuffer(memory, np.float32).reshape(count, self.itemsize // 4)
+            if not scores:
+                out.append(as_floats[:, self.xyz].T.copy())
+                continue
+            rows = as_floats[:, self.xyz + self.scores].T.copy()
+            flags = np.frombuffer(memory, np.uint8).reshape(count, self.itemsize)
+            rows[3:][flags[:, self.flags].T == 0] = 1.0
+            out.append(rows)
+        return out
+
+    def handedness(self, result: Any, index: int) -> Optional[Tuple[str, float]]:
+        if index >= result.handedness_count:
+            return None
+        categories = result.handedness[index]
+        if not categories.categories_count:
+            return None
+        best = categories.categories[0]
+        name = best.category_name or best.display_name or b''
+        return name.decode('utf-8'), float(best.score)
+
+    def blendshapes(self, result: Any, index: int) -> Optional[Dict[str, float]]:
+        if index >= result.face_blendshapes_count:
+            return None
+        categories = result.face_blendshapes[index]
+        return {c.category_name.decode('utf-8') if c.category_name else '': float(c.score)
+                for c in (categories.categories[k] for k in range(categories.categories_count))}
+
+
+def _close_landmarkers(landmarkers: Dict[str, Any]) -> None:
+    while landmarkers:
+        landmarkers.popitem()[1].close()

@@ -68,6 +68,7 @@ class MediaPipeNode(ImageInferenceNode):
         self.mask_publisher: Optional[Any] = None
         self.encoder: Optional[KeypointArrayEncoder] = None
         self._pending_options: Optional[LandmarkerOptions] = None
+        self._reader = ''
         super().__init__(name, topic, **kwargs)
 
     def setup(self) -> None:
@@ -112,8 +113,10 @@ class MediaPipeNode(ImageInferenceNode):
                                       % mismatch)
         else:
             self.encoder = encoder
-        self.get_logger().info('loaded %s (%s, up to %d, %d keypoints, %d edges)' % (
-            model, self.task, count, len(self.landmarker.names), len(self.edges)))
+        self.get_logger().info('loaded %s (%s, up to %d, %d keypoints, %d edges; results read '
+                               '%s)' % (model, self.task, count, len(self.landmarker.names),
+                                        len(self.edges), self._reader_text()))
+        self._reader = self.landmarker.result_reader
 
     def apply_parameter(self, name: str, value: Any) -> Optional[str]:
         options = self._pending_options or self.landmarker.options
@@ -132,7 +135,17 @@ class MediaPipeNode(ImageInferenceNode):
         if pending is not None:
             self.landmarker.reconfigure(pending)
             self.get_logger().info('landmarker options now %s' % pending)
-        return self.landmarker.detect(image, stamp_to_ms(header.stamp.sec, header.stamp.nanosec))
+        result = self.landmarker.detect(image, stamp_to_ms(header.stamp.sec,
+                                                           header.stamp.nanosec))
+        if self.landmarker.result_reader != self._reader:
+            self._reader = self.landmarker.result_reader
+            self.get_logger().warning('results now read %s' % self._reader_text())
+        return result
+
+    def _reader_text(self) -> str:
+        if self.landmarker.result_reader == 'c':
+            return "from MediaPipe's C result"
+        return "through MediaPipe's Python objects: %s" % self.landmarker.c_results_off
 
     def to_message(self, result: LandmarkResult,
                    header: Header) -> Union[Detection2DArray, bytes]:
@@ -175,6 +188,27 @@ class MediaPipeNode(ImageInferenceNode):
         self.landmarker.close()
 
 
+@dataclasses.dataclass
+class _Layout:
+    """One message layout of :class:`KeypointArrayEncoder`: its bytes and number positions."""
+
+    buffer: bytearray
+    #: byte offsets of the header stamps (the array's, then each detection's)
+    stamps: List[int]
+    #: per instance: (K, 4) float64 slots of keypoint x, y, z, score
+    points: List[np.ndarray]
+    #: per instance: the slots of the extra results' scores
+    extras: List[np.ndarray]
+    #: per instance: the slots of the box centre x, y and size x, y
+    boxes: List[np.ndarray]
+    #: the payload as float64s (every float64 of the message is 8-aligned in the payload)
+    slots: np.ndarray = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = np.frombuffer(self.buffer, dtype='<f8', offset=4,
+                                   count=(len(self.buffer) - 4) // 8)
+
+
 class KeypointArrayEncoder:
     """
     The keypoint-convention Detection2DArray as CDR bytes, written with struct and numpy.
@@ -182,15 +216,20 @@ class KeypointArrayEncoder:
     ``conversions.keypoints_to_msg`` builds about ten Python message objects per keypoint and
     rclpy then walks them all to serialize: for the 478-point face mesh that takes longer than
     MediaPipe's inference. This writes the bytes ``serialize_message(keypoints_to_msg(...))``
-    gives (XCDR1 little endian, what the ROS 2 middlewares use) directly: the keypoint results,
-    whose names never change, come from a template made once per byte alignment, and each frame
-    only writes the numbers into it. ``check_against_rclpy`` compares the two at start-up.
+    gives (XCDR1 little endian, what the ROS 2 middlewares use) directly. Everything but the
+    numbers (names, lengths, padding, covariances) depends only on the message's *layout*: the
+    frame_id, the instances' keypoint counts, extra-result names and labels. Each layout is
+    written once into a buffer, with the positions of its numbers; a frame then only stores its
+    stamps and numbers there and copies the buffer out. ``check_against_rclpy`` compares the
+    bytes with rclpy's at start-up.
     """
+
+    #: Layouts kept (a few: instance counts and hand labels vary from frame to frame).
+    MAX_LAYOUTS = 16
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = tuple(names)
-        #: alignment phase -> (results template, byte offsets (K, 4) of score, x, y, z)
-        self._templates: Dict[int, Tuple[bytes, np.ndarray]] = {}
+        self._layouts: Dict[Tuple[Any, ...], _Layout] = {}
 
     # -- CDR primitives (alignment is relative to the payload, after the 4-byte header) -------
     @staticmethod
@@ -201,11 +240,12 @@ class KeypointArrayEncoder:
         self._align(out, 4)
         out.extend(struct.pack('<I', value))
 
-    def _float64(self, out: bytearray, *values: float) -> int:
+    def _float64(self, out: bytearray, count: int) -> int:
+        """``count`` zero float64s; returns the payload slot (offset / 8) of the first."""
         self._align(out, 8)
-        offset = len(out)
-        out.extend(struct.pack('<%dd' % len(values), *values))
-        return offset
+        slot = (len(out) - 4) // 8
+        out.extend(bytes(8 * count))
+        return slot
 
     def _string(self, out: bytearray, text: str) -> None:
         data = text.encode('utf-8')
@@ -213,31 +253,51 @@ class KeypointArrayEncoder:
         out.extend(data)
         out.append(0)
 
-    def _hypothesis(self, out: bytearray, class_id: str, score: float,
-                    x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Tuple[int, int]:
-        """One ObjectHypothesisWithPose; returns the offsets of its score and position."""
+    def _header(self, out: bytearray, frame_id: bytes) -> int:
+        """Write a std_msgs/Header with a zero stamp; returns the byte offset of the stamp."""
+        self._align(out, 4)
+        offset = len(out)
+        out.extend(struct.pack('<iII', 0, 0, len(frame_id) + 1) + frame_id + b'\x00')
+        return offset
+
+    def _hypothesis(self, out: bytearray, class_id: str) -> Tuple[int, int]:
+        """One ObjectHypothesisWithPose; returns the slots of its score and position x."""
         self._string(out, class_id)
-        score_at = self._float64(out, score)
-        position_at = self._float64(out, x, y, z, 0.0, 0.0, 0.0, 1.0)  # identity orientation
-        out.extend(bytes(36 * 8))  # covariance, still 8-aligned
-        return score_at, position_at
+        score = self._float64(out, 1)
+        position = self._float64(out, 7)  # position x, y, z and orientation x, y, z, w
+        out[4 + 8 * (position + 6):4 + 8 * (position + 7)] = struct.pack('<d', 1.0)
+        self._float64(out, 36)  # covariance
+        return score, position
 
-    def _results_template(self, phase: int) -> Tuple[bytes, np.ndarray]:
-        """
-        Return the K keypoint results as bytes, for a start at payload offset ``phase``.
-
-        Also the byte offsets (K, 4) of each score, x, y and z in them (the values are zeros).
-        """
-        if phase not in self._templates:
-            start = 4 + phase
-            out = bytearray(start)
-            offsets = []
-            for name in self.names:
-                score_at, position_at = self._hypothesis(out, name, 0.0)
-                offsets.append((score_at, position_at, position_at + 8, position_at + 16))
-            self._templates[phase] = (bytes(out[start:]),
-                                      np.asarray(offsets, dtype=np.intp) - start)
-        return self._templates[phase]
+    def _layout(self, frame_id: bytes, counts: Tuple[int, ...],
+                extra_names: Tuple[Tuple[str, ...], ...],
+                labels: Tuple[str, ...]) -> '_Layout':
+        key = (frame_id, counts, extra_names, labels)
+        layout = self._layouts.get(key)
+        if layout is not None:
+            return layout
+        out = bytearray(b'\x00\x01\x00\x00')  # CDR little endian
+        stamps = [self._header(out, frame_id)]
+        self._uint32(out, len(counts))
+        point_slots, extra_slots, box_slots = [], [], []
+        for count, extras, label in zip(counts, extra_names, labels):
+            stamps.append(self._header(out, frame_id))
+            self._uint32(out, count + len(extras))
+            slots = []
+            for name in self.names[:count]:
+                score, position = self._hypothesis(out, name)
+                slots.append((position, position + 1, position + 2, score))  # x, y, z, score
+            point_slots.append(np.array(slots, dtype=np.intp).reshape(-1, 4))
+            extra_slots.append(np.array([self._hypothesis(out, name)[0] for name in extras],
+                                        dtype=np.intp))
+            center = self._float64(out, 5)  # centre x, y, theta, size_x, size_y
+            box_slots.append(np.array((center, center + 1, center + 3, center + 4), np.intp))
+            self._string(out, label)
+        layout = _Layout(out, stamps, point_slots, extra_slots, box_slots)
+        while len(self._layouts) >= self.MAX_LAYOUTS:
+            del self._layouts[next(iter(self._layouts))]
+        self._layouts[key] = layout
+        return layout
 
     # -- the message ---------------------------------------------------------------------------
     def encode(self, header: Header, boxes: Sequence[Sequence[float]],
@@ -249,34 +309,30 @@ class KeypointArrayEncoder:
         ``keypoints[i]`` is ``(K, 4)`` x, y, z, score; the instance scores are not part of the
         message (as in ``keypoints_to_msg``).
         """
-        frame_id = header.frame_id.encode('utf-8')
-        # a Header needs 4-byte alignment only: its bytes are the same wherever it goes
-        header_bytes = struct.pack('<iII', header.stamp.sec, header.stamp.nanosec,
-                                   len(frame_id) + 1) + frame_id + b'\x00'
-        out = bytearray(b'\x00\x01\x00\x00')  # CDR little endian
-        out += header_bytes
-        self._uint32(out, len(boxes))
-        writes = []  # (float64 slots (K, 4) in the payload, their values (K, 4))
-        for i, (box, points) in enumerate(zip(boxes, keypoints)):
-            extras = extra_results[i] if extra_results else ()
-            self._align(out, 4)
-            out += header_bytes
-            self._uint32(out, len(points) + len(extras))
-            template, offsets = self._results_template((len(out) - 4) % 8)
-            # every float64 is 8-aligned in the payload: slot = payload offset / 8
-            writes.append(((len(out) - 4 + offsets) // 8, np.asarray(points)[:, [3, 0, 1, 2]]))
-            out += template
-            for class_id, score in extras:
-                self._hypothesis(out, class_id, float(score))
-            x1, y1, x2, y2 = (float(v) for v in box[:4])
-            self._float64(out, (x1 + x2) / 2.0, (y1 + y2) / 2.0, 0.0, x2 - x1, y2 - y1)
-            self._string(out, labels[i] if labels else str(i))
-        if writes:
-            slots = np.frombuffer(out, dtype='<f8', offset=4, count=(len(out) - 4) // 8)
-            for index, values in writes:
-                slots[index] = values
-            del slots  # release the buffer before copying it out
-        return bytes(out)
+        count = len(boxes)
+        points = [np.asarray(p) for p in keypoints]
+        if len(points) != count:
+            raise ValueError('%d boxes but %d keypoint arrays' % (count, len(points)))
+        if any(p.ndim != 2 or p.shape[1] != 4 or len(p) > len(self.names) for p in points):
+            raise ValueError('keypoints must be (K, 4) x, y, z, score with K <= %d'
+                             % len(self.names))
+        extras = [tuple(extra_results[i]) if extra_results else () for i in range(count)]
+        layout = self._layout(
+            header.frame_id.encode('utf-8'), tuple(len(p) for p in points),
+            tuple(tuple(name for name, _ in e) for e in extras),
+            tuple(labels[i] for i in range(count)) if labels else
+            tuple(str(i) for i in range(count)))
+        buffer, slots = layout.buffer, layout.slots
+        stamp = (header.stamp.sec, header.stamp.nanosec)
+        for offset in layout.stamps:
+            struct.pack_into('<iI', buffer, offset, *stamp)
+        for i in range(count):
+            slots[layout.points[i]] = points[i][:, :4]
+            if extras[i]:
+                slots[layout.extras[i]] = [score for _, score in extras[i]]
+            x1, y1, x2, y2 = (float(v) for v in boxes[i][:4])
+            slots[layout.boxes[i]] = ((x1 + x2) / 2.0, (y1 + y2) / 2.0, x2 - x1, y2 - y1)
+        return bytes(buffer)
 
     def check_against_rclpy(self) -> str:
         """Return '' when encode() gives rclpy's bytes for a sample message, else the reason."""
