@@ -271,7 +271,7 @@ class KeypointArrayEncoder:
 
     def _layout(self, frame_id: bytes, counts: Tuple[int, ...],
                 extra_names: Tuple[Tuple[str, ...], ...],
-                labels: Tuple[str, ...]) -> '_Layout':
+                labels: Tuple[str, ...]) -> _Layout:
         key = (frame_id, counts, extra_names, labels)
         layout = self._layouts.get(key)
         if layout is not None:
@@ -327,7 +327,7 @@ class KeypointArrayEncoder:
         for offset in layout.stamps:
             struct.pack_into('<iI', buffer, offset, *stamp)
         for i in range(count):
-            slots[layout.points[i]] = points[i][:, :4]
+            slots[layout.points[i]] = points[i]
             if extras[i]:
                 slots[layout.extras[i]] = [score for _, score in extras[i]]
             x1, y1, x2, y2 = (float(v) for v in boxes[i][:4])
