@@ -106,13 +106,12 @@ def main() -> int:
                     + wall_ms(lambda: letterbox_blob(frame, 640), n))
         cv2.setNumThreads(threads)
 
-        def cuda_staged() -> None:
-            letterbox.enqueue(staged, blob_device)
-            stream.synchronize()
-
-        def cuda_pageable() -> None:
-            letterbox.enqueue(frame, blob_device)
-            stream.synchronize()
+        def enqueue_synced(resizer: CudaLetterbox, source: np.ndarray) -> Callable[[], None]:
+            """One enqueue of ``source`` into the blob, timed to the finished blob."""
+            def run() -> None:
+                resizer.enqueue(source, blob_device)
+                stream.synchronize()
+            return run
 
         # kernel alone: the frame is on the GPU after the first upload; re-launch only the kernel
         letterbox.enqueue(staged, blob_device)
@@ -122,25 +121,16 @@ def main() -> int:
         rows.append(('CUDA kernel, frame already on the GPU (CUDA events)',
                      kernel_only, kernel_only))
         rows.append(('CUDA, page-locked frame: upload + kernel + sync',)
-                    + wall_ms(cuda_staged, n))
+                    + wall_ms(enqueue_synced(letterbox, staged), n))
         rows.append(('CUDA, numpy frame: copy to page-locked + upload + kernel + sync',)
-                    + wall_ms(cuda_pageable, n))
+                    + wall_ms(enqueue_synced(letterbox, frame), n))
         mapped = CudaLetterbox(640, stream=stream, upload='mapped')
         mapped_staged = mapped.staging_frame(1080, 1920)
         np.copyto(mapped_staged, frame)
-
-        def mapped_from_staged() -> None:
-            mapped.enqueue(mapped_staged, blob_device)
-            stream.synchronize()
-
-        def mapped_from_numpy() -> None:
-            mapped.enqueue(frame, blob_device)
-            stream.synchronize()
-
         rows.append(('CUDA zero-copy (%s), page-locked frame: kernel reads host memory + sync'
-                     % mapped.upload,) + wall_ms(mapped_from_staged, n))
+                     % mapped.upload,) + wall_ms(enqueue_synced(mapped, mapped_staged), n))
         rows.append(('CUDA zero-copy (%s), numpy frame: copy to page-locked + kernel + sync'
-                     % mapped.upload,) + wall_ms(mapped_from_numpy, n))
+                     % mapped.upload,) + wall_ms(enqueue_synced(mapped, frame), n))
         mapped.close()
         rows.append(('CUDA, numpy frame -> host blob (for ONNX Runtime)',)
                     + wall_ms(lambda: letterbox(frame), n))

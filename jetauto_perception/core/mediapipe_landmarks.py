@@ -386,13 +386,17 @@ class MediaPipeLandmarker:
     def _attach_reader(self, mode: str, landmarker: Any) -> None:
         """Read ``landmarker``'s C results directly unless that is off or impossible."""
         self._readers.pop(mode, None)
-        if self.options.output_segmentation_masks and not self.c_results_off:
-            self.c_results_off = 'segmentation masks are read through the Python objects'
         if not self.c_results_off:
             try:
-                self._readers[mode] = CResultReader(self.task, landmarker)
+                self._readers[mode] = CResultReader(self.task, landmarker,
+                                                    self.options.output_segmentation_masks)
             except CResultsUnavailable as exc:
-                self.c_results_off = str(exc)
+                self._use_public_objects(str(exc))
+
+    def _use_public_objects(self, reason: str) -> None:
+        """Read results through MediaPipe's Python objects from now on, for ``reason``."""
+        self.c_results_off = reason
+        self._readers.clear()
 
     @property
     def result_reader(self) -> str:
@@ -445,7 +449,7 @@ class MediaPipeLandmarker:
             mode, stamp = 'image', None
         height, width = image_bgr.shape[:2]
         landmarker = self._landmarker(mode)
-        reader = None if self.c_results_off else self._readers.get(mode)
+        reader = self._readers.get(mode)
         found = None
         if reader is not None:
             found = self._detect_c(reader, mp_image, stamp, width, height)
@@ -476,14 +480,14 @@ class MediaPipeLandmarker:
         try:
             result = reader.detect(mp_image, stamp)
         except (AttributeError, ctypes.ArgumentError) as exc:  # raised before the C call
-            self.c_results_off = 'cannot call its C API (%s)' % _one_line(exc)
+            self._use_public_objects('cannot call its C API (%s)' % _one_line(exc))
             return None
         inferred = perf_counter()
         try:
             try:
                 instances = self._instances_c(reader, result, width, height)
             except (AttributeError, TypeError, ValueError, IndexError) as exc:
-                self.c_results_off = 'cannot read its C result (%s)' % _one_line(exc)
+                self._use_public_objects('cannot read its C result (%s)' % _one_line(exc))
                 return self._instances(reader.public_result(result), width, height), inferred
             if instances and not self._c_results_checked:
                 # once, on the first result with instances: the public reader of the very
@@ -492,8 +496,8 @@ class MediaPipeLandmarker:
                 mismatch = _compare_instances(instances, expected)
                 self._c_results_checked = True
                 if mismatch:
-                    self.c_results_off = ('its C results differ from its Python objects (%s)'
-                                          % mismatch)
+                    self._use_public_objects('its C results differ from its Python objects '
+                                             '(%s)' % mismatch)
                     instances = expected
         finally:
             reader.close(result)
@@ -645,7 +649,9 @@ class CResultReader:
                 'hands': ('hand_landmarker', 'MpHandLandmarker', 'HandLandmarkerResult'),
                 'pose': ('pose_landmarker', 'MpPoseLandmarker', 'PoseLandmarkerResult')}
 
-    def __init__(self, task: str, landmarker: Any) -> None:
+    def __init__(self, task: str, landmarker: Any, segmentation_masks: bool = False) -> None:
+        if segmentation_masks:  # C images: not worth reading here, masks cost far more anyway
+            raise CResultsUnavailable('segmentation masks are read through the Python objects')
         module_name, prefix, result_name = self._MODULES[task]
         self.field = _LANDMARKS_FIELD[task]
         try:
