@@ -26,10 +26,10 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from jetauto_perception.core.models import resolve_model  # noqa: E402
-from jetauto_perception.core.yolov5 import YoloV5Detector  # noqa: E402
-
 from machine import cpu_model  # noqa: E402,I100,I202  (the script's own folder)
+
+from jetauto_perception.detection.yolov5 import YoloV5Detector  # noqa: E402
+from jetauto_perception.models.manifest import resolve_model  # noqa: E402
 
 SHARED = pathlib.Path(os.environ.get('JETAUTO_SHARED_DIR', str(REPO.parent / 'shared')))
 

@@ -29,18 +29,17 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
-from jetauto_perception.core.cuda_utils import cuda_available  # noqa: E402
-from jetauto_perception.core.cuda_utils import CudaContext
-from jetauto_perception.core.cuda_yolo import CudaLetterbox  # noqa: E402
-from jetauto_perception.core.cuda_yolo import CudaYoloDecoder
-from jetauto_perception.core.cuda_yolo import letterbox_blob_composed
-from jetauto_perception.core.engine import create_engine  # noqa: E402
-from jetauto_perception.core.engine import EngineConfig
-from jetauto_perception.core.letterbox import letterbox_blob  # noqa: E402
-from jetauto_perception.core.yolov5 import decode_yolov5  # noqa: E402
-from jetauto_perception.core.yolov5 import select_detections
-from jetauto_perception.core.yolov5 import yolov5_candidates
 from machine import cpu_model  # noqa: E402,I100,I201,I202  (the script's own folder)
+
+from jetauto_perception.detection.cuda_yolo import CudaLetterbox  # noqa: E402
+from jetauto_perception.detection.cuda_yolo import CudaYoloDecoder, letterbox_blob_composed
+from jetauto_perception.detection.letterbox import letterbox_blob  # noqa: E402
+from jetauto_perception.detection.yolov5 import decode_yolov5  # noqa: E402
+from jetauto_perception.detection.yolov5 import select_detections, yolov5_candidates
+from jetauto_perception.engines.base import EngineConfig
+from jetauto_perception.engines.cuda_context import cuda_available  # noqa: E402
+from jetauto_perception.engines.cuda_context import CudaContext
+from jetauto_perception.engines.factory import create_engine  # noqa: E402
 
 SHARED = os.environ.get('JETAUTO_SHARED_DIR',
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
@@ -194,9 +193,8 @@ def main() -> int:
 def _launch_kernel_only(letterbox: CudaLetterbox, blob_device: object,
                         shape: Tuple[int, ...]) -> None:
     """Re-run only the letterbox kernel over the frame already uploaded."""
-    from jetauto_perception.core.cuda_yolo import LETTERBOX_BLOCK
-    from jetauto_perception.core.letterbox import letterbox_transform
-    from jetauto_perception.core.letterbox import PAD_VALUE
+    from jetauto_perception.detection.cuda_yolo import LETTERBOX_BLOCK
+    from jetauto_perception.detection.letterbox import letterbox_transform, PAD_VALUE
     src_h, src_w = shape[:2]
     t = letterbox_transform((src_h, src_w), letterbox.input_hw)
     new_w, new_h = int(round(src_w * t.scale_x)), int(round(src_h * t.scale_y))

@@ -32,17 +32,14 @@ from gpu_detector import gpu_ms  # noqa: E402,I100
 from gpu_detector import wall_ms
 from machine import cpu_model
 
-from jetauto_perception.core.cuda_utils import cuda_available  # noqa: E402,I201
-from jetauto_perception.core.cuda_utils import CudaContext
-from jetauto_perception.core.heatmap_decode import dark_offsets_from_patches  # noqa: E402
-from jetauto_perception.core.heatmap_decode import decode_heatmaps
-from jetauto_perception.core.heatmap_decode import gaussian_blur_heatmaps
-from jetauto_perception.core.heatmap_decode import heatmap_argmax
-from jetauto_perception.core.heatmap_decode import heatmap_to_source
-from jetauto_perception.core.pose_crop import boxes_to_crops  # noqa: E402
-from jetauto_perception.core.pose_crop import crop_persons
-from jetauto_perception.core.pose_crop import normalisation_constants
-from jetauto_perception.core.pose_crop import opencv_warp_is_fixed_point
+from jetauto_perception.engines.cuda_context import cuda_available  # noqa: E402,I201
+from jetauto_perception.engines.cuda_context import CudaContext
+from jetauto_perception.keypoints.crop import boxes_to_crops  # noqa: E402
+from jetauto_perception.keypoints.crop import (crop_persons, normalisation_constants,
+                                               opencv_warp_is_fixed_point)
+from jetauto_perception.keypoints.heatmap_decode import dark_offsets_from_patches  # noqa: E402
+from jetauto_perception.keypoints.heatmap_decode import (decode_heatmaps, gaussian_blur_heatmaps,
+                                                         heatmap_argmax, heatmap_to_source)
 
 SHARED = os.environ.get('JETAUTO_SHARED_DIR',
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
@@ -127,7 +124,7 @@ def test_frame() -> np.ndarray:
 def run_gpu(iterations: int) -> Tuple[List[Tuple[object, ...]], List[Tuple[object, ...]], str]:
     import pycuda.driver as cuda
 
-    from jetauto_perception.core.cuda_pose import CudaPoseKernels
+    from jetauto_perception.keypoints.cuda_pose import CudaPoseKernels
     rng = np.random.default_rng(0)
     context = CudaContext.get(0)
     decode_rows: List[Tuple[object, ...]] = []

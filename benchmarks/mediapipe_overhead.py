@@ -37,11 +37,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
-from jetauto_perception.core import mediapipe_landmarks as ml  # noqa: E402
-from jetauto_perception.core.image_codec import decode_image  # noqa: E402
-from jetauto_perception.core.sources import iterate_frames  # noqa: E402
-from jetauto_perception.core.sources import list_images  # noqa: E402
 from machine import cpu_model  # noqa: E402,I100,I201  (the script's own folder)
+
+from jetauto_perception.landmarks import mediapipe_tasks as ml  # noqa: E402
+from jetauto_perception.sources.files import iterate_frames  # noqa: E402
+from jetauto_perception.sources.files import list_images  # noqa: E402
+from jetauto_perception.sources.image_codec import decode_image  # noqa: E402
 
 SHARED = os.environ.get('JETAUTO_SHARED_DIR',
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
@@ -81,8 +82,7 @@ class RosPath:
         from rclpy.serialization import serialize_message
         from std_msgs.msg import Header
 
-        from jetauto_perception.nodes.conversions import image_to_bgr
-        from jetauto_perception.nodes.conversions import keypoints_to_msg
+        from jetauto_perception.nodes.conversions import image_to_bgr, keypoints_to_msg
         from jetauto_perception.nodes.mediapipe_nodes import KeypointArrayEncoder
         self.serialize_message = serialize_message
         self.header_class = Header

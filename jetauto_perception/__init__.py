@@ -1,7 +1,10 @@
 """
 jetauto_perception: ROS 2 perception for the Hiwonder JetAuto (YOLOv5, keypoints, MediaPipe).
 
-The ``core`` sub-package is ROS-free and does all the work; ``nodes`` holds thin rclpy nodes.
+Sub-packages follow the pipeline (source → pre-process → engine → decode → message): ``sources``,
+``engines``, ``detection``, ``keypoints``, ``landmarks``, ``drawing``, ``evaluation``,
+``quantization`` and ``models`` are ROS-free; ``nodes`` holds the thin rclpy nodes and
+``commands`` the ``jetauto-perception`` CLI that run them.
 """
 
 __version__ = '0.1.0'

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from .core.errors import PerceptionError
+from .errors import PerceptionError
 
 #: Sub-command modules under ``jetauto_perception.commands`` (imported lazily, so a missing
 #: optional dependency of one command never breaks the others).

@@ -8,10 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from jetauto_perception.core.errors import ModelError, SourceError
-from jetauto_perception.core.letterbox import letterbox_blob
-from jetauto_perception.core.tensorrt_calibrator import (
-    calibration_images, CalibrationBatches, create_entropy_calibrator, read_cache, write_cache)
+from jetauto_perception.detection.letterbox import letterbox_blob
+from jetauto_perception.errors import ModelError, SourceError
+from jetauto_perception.quantization.calibration import (calibration_images, CalibrationBatches,
+                                                         create_entropy_calibrator, read_cache,
+                                                         write_cache)
 
 
 @pytest.fixture(scope='module')

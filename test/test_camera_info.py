@@ -1,13 +1,13 @@
-"""core.camera_info: calibration YAML parsing, validation, urls and the uncalibrated default."""
+"""sources.camera_info: calibration YAML parsing, validation, urls and the uncalibrated default."""
 import pathlib
 
 import pytest
 import yaml
 
 from conftest import REPO
-from jetauto_perception.core.camera_info import (
-    calibration_for, CameraInfoError, load_calibration, parse_calibration, resolve_url,
-    uncalibrated)
+from jetauto_perception.sources.camera_info import (calibration_for, CameraInfoError,
+                                                    load_calibration, parse_calibration,
+                                                    resolve_url, uncalibrated)
 
 SAMPLE = REPO / 'config' / 'camera_info_sample.yaml'
 

@@ -1,4 +1,4 @@
-"""core.capture: source parsing, files, folders, pacing, errors and reconnection (no ROS)."""
+"""sources.capture: source parsing, files, folders, pacing, errors and reconnection (no ROS)."""
 import os
 import shutil
 import threading
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from jetauto_perception.core.capture import (
-    Capture, CaptureSettings, csi_pipeline, gstreamer_available, parse_source, SourceSpec,
-    SourceUnavailableError)
-from jetauto_perception.core.errors import SourceError
+from jetauto_perception.errors import SourceError
+from jetauto_perception.sources.capture import (Capture, CaptureSettings, csi_pipeline,
+                                                gstreamer_available, parse_source, SourceSpec,
+                                                SourceUnavailableError)
 
 
 class RecordingLogger:

@@ -19,8 +19,8 @@ import pytest  # noqa: E402,I100
 import rclpy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from jetauto_perception.core.camera_info import load_calibration  # noqa: E402
-from jetauto_perception.core.capture import gstreamer_available  # noqa: E402
+from jetauto_perception.sources.camera_info import load_calibration  # noqa: E402
+from jetauto_perception.sources.capture import gstreamer_available  # noqa: E402
 
 SAMPLE = REPO / 'config' / 'camera_info_sample.yaml'
 

@@ -8,8 +8,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO
-from conftest import SHARED
+from conftest import REPO, SHARED
 
 PY_DIRS = ['jetauto_perception', 'launch', 'test', 'benchmarks', 'tools', 'setup.py']
 
@@ -81,3 +80,62 @@ def test_every_package_xml_dependency_is_a_rosdep_key_on_humble_and_jazzy():
         missing = sorted(d for d in deps
                          if d not in base and d not in python and d not in ros_packages)
         assert not missing, '%s: no rosdep key for %s' % (distro, missing)
+
+
+def _package_imports():
+    """Module -> the package modules it imports (module level or inside functions)."""
+    import ast
+    package = REPO / 'jetauto_perception'
+    modules = {}
+    for path in package.rglob('*.py'):
+        parts = path.relative_to(REPO).with_suffix('').parts
+        name = '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+        modules[name] = path
+    graph = {}
+    for name, path in modules.items():
+        is_package = path.name == '__init__.py'
+        base = name.split('.') if is_package else name.split('.')[:-1]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                prefix = base[:len(base) - node.level + 1] if node.level else []
+                stem = '.'.join(prefix + ([node.module] if node.module else []))
+                for alias in node.names:
+                    for candidate in (stem + '.' + alias.name, stem):
+                        if candidate in modules:
+                            targets.add(candidate)
+                            break
+            elif isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names if a.name in modules)
+        targets.discard(name)
+        graph[name] = {t for t in targets if not name.startswith(t + '.')}  # own parent package
+    return graph
+
+
+def test_no_module_imports_another_in_a_circle():
+    graph = _package_imports()
+    assert graph['jetauto_perception.engines.factory'] >= {
+        'jetauto_perception.engines.base'}, 'the import graph reader missed a relative import'
+    cycles = []
+    state = {}
+
+    def visit(node, stack):
+        state[node] = 'open'
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 'open':
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = 'done'
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, '\n'.join(' -> '.join(c) for c in cycles)
+
+
+def test_every_package_says_what_it_owns():
+    package = REPO / 'jetauto_perception'
+    for init in package.glob('*/__init__.py'):
+        text = init.read_text().strip()
+        assert text.startswith('"""') and len(text) > 40, '%s has no docstring' % init

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from jetauto_perception.core.cuda_utils import cuda_available
-from jetauto_perception.core.errors import BackendUnavailableError, ImageFormatError
-from jetauto_perception.core.letterbox import letterbox_blob
-from jetauto_perception.core.yolov5 import select_detections, yolov5_candidates
+from jetauto_perception.detection.letterbox import letterbox_blob
+from jetauto_perception.detection.yolov5 import select_detections, yolov5_candidates
+from jetauto_perception.engines.cuda_context import cuda_available
+from jetauto_perception.errors import BackendUnavailableError, ImageFormatError
 
 CUDA_OK, CUDA_REASON = cuda_available()
 needs_cuda = pytest.mark.skipif(not CUDA_OK, reason='needs a CUDA GPU with pycuda: %s'
@@ -50,7 +50,7 @@ def noise_frames() -> List[Tuple[str, np.ndarray]]:
 
 # -- CPU: the kernel's arithmetic (composed from numpy) against cv2 ---------------------------
 def test_composed_float_resize_matches_cv2_within_one_level() -> None:
-    from jetauto_perception.core.cuda_yolo import letterbox_blob_composed
+    from jetauto_perception.detection.cuda_yolo import letterbox_blob_composed
     for name, frame in shared_frames() + noise_frames():
         expected, expected_transform = letterbox_blob(frame, 640)
         blob, transform = letterbox_blob_composed(frame, 640)
@@ -60,7 +60,7 @@ def test_composed_float_resize_matches_cv2_within_one_level() -> None:
 
 
 def test_composed_resize_keeps_rgb_order_when_asked() -> None:
-    from jetauto_perception.core.cuda_yolo import letterbox_blob_composed
+    from jetauto_perception.detection.cuda_yolo import letterbox_blob_composed
     frame = np.zeros((4, 4, 3), np.uint8)
     frame[..., 0] = 255  # blue in BGR
     bgr_blob, _ = letterbox_blob_composed(frame, 8)
@@ -70,17 +70,19 @@ def test_composed_resize_keeps_rgb_order_when_asked() -> None:
 
 
 def test_device_cpu_gives_the_cpu_detector(yolov5n_onnx: pathlib.Path) -> None:
-    from jetauto_perception.core.cuda_yolo import create_yolov5_detector
-    from jetauto_perception.core.engine import EngineConfig, create_engine
-    from jetauto_perception.core.yolov5 import YoloV5Detector
+    from jetauto_perception.detection.cuda_yolo import create_yolov5_detector
+    from jetauto_perception.detection.yolov5 import YoloV5Detector
+    from jetauto_perception.engines.base import EngineConfig
+    from jetauto_perception.engines.factory import create_engine
     detector = create_yolov5_detector(create_engine(str(yolov5n_onnx), EngineConfig()), 'cpu')
     assert type(detector) is YoloV5Detector
 
 
 @pytest.mark.skipif(CUDA_OK, reason='checks the error where CUDA is absent')
 def test_device_cuda_without_cuda_is_a_clear_error(yolov5n_onnx: pathlib.Path) -> None:
-    from jetauto_perception.core.cuda_yolo import create_yolov5_detector
-    from jetauto_perception.core.engine import EngineConfig, create_engine
+    from jetauto_perception.detection.cuda_yolo import create_yolov5_detector
+    from jetauto_perception.engines.base import EngineConfig
+    from jetauto_perception.engines.factory import create_engine
     engine = create_engine(str(yolov5n_onnx), EngineConfig())
     with pytest.raises(BackendUnavailableError, match='set device to cpu or auto'):
         create_yolov5_detector(engine, 'cuda')
@@ -91,7 +93,7 @@ def test_device_cuda_without_cuda_is_a_clear_error(yolov5n_onnx: pathlib.Path) -
 def cuda_context() -> Iterator[object]:
     if not CUDA_OK:
         pytest.skip('needs a CUDA GPU with pycuda: %s' % CUDA_REASON)
-    from jetauto_perception.core.cuda_utils import CudaContext
+    from jetauto_perception.engines.cuda_context import CudaContext
     context = CudaContext.get(0)
     with context.active():
         yield context
@@ -100,7 +102,7 @@ def cuda_context() -> Iterator[object]:
 @needs_cuda
 @pytest.mark.parametrize('upload', ['copy', 'mapped'])
 def test_gpu_letterbox_matches_cpu_within_one_level(cuda_context: object, upload: str) -> None:
-    from jetauto_perception.core.cuda_yolo import CudaLetterbox, letterbox_blob_composed
+    from jetauto_perception.detection.cuda_yolo import CudaLetterbox, letterbox_blob_composed
     letterbox = CudaLetterbox(640, upload=upload)
     assert letterbox.upload == upload
     for name, frame in shared_frames() + noise_frames():
@@ -121,7 +123,7 @@ def test_gpu_letterbox_matches_cpu_within_one_level(cuda_context: object, upload
 
 @needs_cuda
 def test_gpu_letterbox_non_square_input_rgb_and_staging(cuda_context: object) -> None:
-    from jetauto_perception.core.cuda_yolo import CudaLetterbox
+    from jetauto_perception.detection.cuda_yolo import CudaLetterbox
     frame = cv2.imread(str(shared_path('data', 'images', 'zidane.jpg')))
     letterbox = CudaLetterbox((384, 640))
     blob, transform = letterbox(frame)
@@ -159,7 +161,8 @@ def test_gpu_letterbox_non_square_input_rgb_and_staging(cuda_context: object) ->
 @pytest.fixture(scope='module')
 def ort_predictions(yolov5n_onnx: pathlib.Path) -> List[Tuple[str, np.ndarray]]:
     """YOLOv5n run by ONNX Runtime on the CPU: (name, (25200, 85) prediction) per image."""
-    from jetauto_perception.core.engine import EngineConfig, create_engine
+    from jetauto_perception.engines.base import EngineConfig
+    from jetauto_perception.engines.factory import create_engine
     engine = create_engine(str(yolov5n_onnx), EngineConfig())
     predictions = []
     for name, frame in shared_frames()[:22]:  # bus, zidane and 20 coco128 images
@@ -180,7 +183,8 @@ def _assert_same(gpu: Tuple[np.ndarray, ...], cpu: Tuple[np.ndarray, ...], name:
 def test_gpu_decode_equals_cpu_decode(cuda_context: object, ort_predictions: list, conf: float,
                                       multi_label: bool, classes: object) -> None:
     import pycuda.gpuarray as gpuarray
-    from jetauto_perception.core.cuda_yolo import CudaYoloDecoder
+
+    from jetauto_perception.detection.cuda_yolo import CudaYoloDecoder
     decoder = CudaYoloDecoder(25200, 85, conf, multi_label, classes)  # type: ignore[arg-type]
     total = 0
     for name, prediction in ort_predictions:
@@ -198,7 +202,8 @@ def test_gpu_decode_equals_cpu_decode(cuda_context: object, ort_predictions: lis
 def test_gpu_decode_beyond_prefetch_and_capacity(cuda_context: object,
                                                  ort_predictions: list) -> None:
     import pycuda.gpuarray as gpuarray
-    from jetauto_perception.core.cuda_yolo import CudaYoloDecoder
+
+    from jetauto_perception.detection.cuda_yolo import CudaYoloDecoder
     name, prediction = ort_predictions[0]
     on_gpu = gpuarray.to_gpu(prediction)
     cpu = yolov5_candidates(prediction, 0.001, True)
@@ -215,8 +220,9 @@ def test_gpu_decode_beyond_prefetch_and_capacity(cuda_context: object,
 def test_gpu_preprocessing_detector_matches_cpu_detector(cuda_context: object,
                                                          yolov5n_onnx: pathlib.Path) -> None:
     """With an ONNX Runtime engine the GPU does the letterbox; detections stay the same."""
-    from jetauto_perception.core.cuda_yolo import CudaYoloV5Detector, create_yolov5_detector
-    from jetauto_perception.core.engine import EngineConfig, create_engine
+    from jetauto_perception.detection.cuda_yolo import create_yolov5_detector, CudaYoloV5Detector
+    from jetauto_perception.engines.base import EngineConfig
+    from jetauto_perception.engines.factory import create_engine
     engine = create_engine(str(yolov5n_onnx), EngineConfig())
     cpu = create_yolov5_detector(engine, 'cpu')
     gpu = create_yolov5_detector(engine, 'cuda')

@@ -11,12 +11,10 @@ import sys
 import cv2
 import numpy as np
 
-from conftest import REPO
-from conftest import shared_path
-from jetauto_perception.core.coco_eval import detections_to_coco
-from jetauto_perception.core.coco_eval import evaluate_map
-from jetauto_perception.core.coco_eval import yolo_labels_to_coco
-from jetauto_perception.core.detections import Detections
+from conftest import REPO, shared_path
+from jetauto_perception.detection.detections import Detections
+from jetauto_perception.evaluation.detection_map import (detections_to_coco, evaluate_map,
+                                                         yolo_labels_to_coco)
 
 
 def test_coco128_map(tmp_path):

@@ -3,12 +3,10 @@ import cv2
 import numpy as np
 import pytest
 
-from jetauto_perception.core.engine import create_engine
-from jetauto_perception.core.engine import EngineConfig
-from jetauto_perception.core.engine import tensorrt_available
-from jetauto_perception.core.errors import BackendUnavailableError
-from jetauto_perception.core.errors import ModelError
-from jetauto_perception.core.yolov5 import YoloV5Detector
+from jetauto_perception.detection.yolov5 import YoloV5Detector
+from jetauto_perception.engines.base import EngineConfig, tensorrt_available
+from jetauto_perception.engines.factory import create_engine
+from jetauto_perception.errors import BackendUnavailableError, ModelError
 
 
 @pytest.fixture(scope='module')

@@ -3,9 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from jetauto_perception.core.errors import ImageFormatError
-from jetauto_perception.core.image_codec import decode_image
-from jetauto_perception.core.image_codec import encode_bgr8
+from jetauto_perception.errors import ImageFormatError
+from jetauto_perception.sources.image_codec import decode_image, encode_bgr8
 
 
 @pytest.fixture

@@ -32,10 +32,10 @@ from sensor_msgs.msg import Image  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 from vision_msgs.msg import LabelInfo  # noqa: E402
 
-from jetauto_perception.core.coco_keypoints import COCO_KEYPOINT_NAMES  # noqa: E402
-from jetauto_perception.core.coco_keypoints import COCO_SKELETON  # noqa: E402
-from jetauto_perception.core.pose_crop import boxes_to_crops  # noqa: E402
-from jetauto_perception.core.yolov5 import YoloV5Detector  # noqa: E402
+from jetauto_perception.detection.yolov5 import YoloV5Detector  # noqa: E402
+from jetauto_perception.keypoints.coco17 import COCO_KEYPOINT_NAMES  # noqa: E402
+from jetauto_perception.keypoints.coco17 import COCO_SKELETON  # noqa: E402
+from jetauto_perception.keypoints.crop import boxes_to_crops  # noqa: E402
 from jetauto_perception.nodes.conversions import detections_to_msg  # noqa: E402
 from jetauto_perception.nodes.conversions import parse_label_info  # noqa: E402
 

@@ -18,16 +18,14 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from jetauto_perception.core.coco_keypoints import COCO_KEYPOINT_NAMES
-from jetauto_perception.core.coco_keypoints import CocoKeypointSet
-from jetauto_perception.core.coco_keypoints import keypoint_average_precision
-from jetauto_perception.core.coco_keypoints import load_coco_keypoints
-from jetauto_perception.core.coco_keypoints import matched_oks
-from jetauto_perception.core.coco_keypoints import object_keypoint_similarity
-from jetauto_perception.core.cuda_utils import cuda_available
-from jetauto_perception.core.keypoint_pipeline import KeypointConfig
-from jetauto_perception.core.keypoint_pipeline import KeypointEstimator
-from jetauto_perception.core.sources import read_image
+from jetauto_perception.engines.cuda_context import cuda_available
+from jetauto_perception.evaluation.keypoint_oks import (CocoKeypointSet,
+                                                        keypoint_average_precision,
+                                                        load_coco_keypoints, matched_oks,
+                                                        object_keypoint_similarity)
+from jetauto_perception.keypoints.coco17 import COCO_KEYPOINT_NAMES
+from jetauto_perception.keypoints.estimator import KeypointConfig, KeypointEstimator
+from jetauto_perception.sources.files import read_image
 
 CUDA_OK, CUDA_REASON = cuda_available()
 DEVICES = ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
@@ -95,7 +93,7 @@ def test_oks_matches_pycocotools(coco, images):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    from jetauto_perception.core.coco_keypoints import coco_keypoint_results
+    from jetauto_perception.evaluation.keypoint_oks import coco_keypoint_results
     with contextlib.redirect_stdout(io.StringIO()):
         truth = COCO(coco.path)
         evaluator = COCOeval(truth, truth.loadRes(coco_keypoint_results(coco, records)),
@@ -138,7 +136,7 @@ def test_ground_truth_boxes_flip_test_and_dark(coco, images, pose_model, device)
 @pytest.mark.parametrize('flip_dark', [False, True], ids=['quarter', 'flip+dark'])
 def test_yolov5_detector_boxes(coco, images, pose_model, yolov5n_onnx, flip_dark):
     """Boxes from YOLOv5n (person class): every labelled person is found and well posed."""
-    from jetauto_perception.core.yolov5 import YoloV5Detector
+    from jetauto_perception.detection.yolov5 import YoloV5Detector
     detector = YoloV5Detector.from_model(str(yolov5n_onnx), classes={0})
     estimator = KeypointEstimator.from_model(pose_model, config=KeypointConfig(
         device='cpu', flip_test=flip_dark, decode='dark' if flip_dark else 'quarter'))

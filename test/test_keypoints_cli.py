@@ -5,8 +5,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
-from conftest import shared_path
+from conftest import REPO, shared_path
 
 
 def cli(*args):

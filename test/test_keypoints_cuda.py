@@ -13,19 +13,14 @@ import pytest
 from test_keypoints_decode import reference_warp
 
 from conftest import shared_path
-from jetauto_perception.core.coco_keypoints import flip_permutation
-from jetauto_perception.core.coco_keypoints import load_coco_keypoints
-from jetauto_perception.core.cuda_utils import cuda_available
-from jetauto_perception.core.cuda_utils import CudaContext
-from jetauto_perception.core.heatmap_decode import decode_heatmaps
-from jetauto_perception.core.heatmap_decode import merge_flipped
-from jetauto_perception.core.keypoint_pipeline import KeypointConfig
-from jetauto_perception.core.keypoint_pipeline import KeypointEstimator
-from jetauto_perception.core.pose_crop import boxes_to_crops
-from jetauto_perception.core.pose_crop import crop_persons
-from jetauto_perception.core.pose_crop import normalisation_constants
-from jetauto_perception.core.pose_crop import warp_crop
-from jetauto_perception.core.sources import read_image
+from jetauto_perception.engines.cuda_context import cuda_available, CudaContext
+from jetauto_perception.evaluation.keypoint_oks import load_coco_keypoints
+from jetauto_perception.keypoints.coco17 import flip_permutation
+from jetauto_perception.keypoints.crop import (boxes_to_crops, crop_persons,
+                                               normalisation_constants, warp_crop)
+from jetauto_perception.keypoints.estimator import KeypointConfig, KeypointEstimator
+from jetauto_perception.keypoints.heatmap_decode import decode_heatmaps, merge_flipped
+from jetauto_perception.sources.files import read_image
 
 CUDA_OK, CUDA_REASON = cuda_available()
 pytestmark = pytest.mark.skipif(
@@ -41,7 +36,7 @@ def gpu():
     """(kernels, pycuda.driver) with the primary context current for the module's tests."""
     import pycuda.driver as cuda
 
-    from jetauto_perception.core.cuda_pose import CudaPoseKernels
+    from jetauto_perception.keypoints.cuda_pose import CudaPoseKernels
     context = CudaContext.get(0)
     context.context.push()
     try:

@@ -5,20 +5,14 @@ import cv2
 import numpy as np
 import pytest
 
-from jetauto_perception.core.coco_keypoints import flip_permutation
-from jetauto_perception.core.heatmap_decode import dark_offsets
-from jetauto_perception.core.heatmap_decode import dark_patches
-from jetauto_perception.core.heatmap_decode import decode_heatmaps
-from jetauto_perception.core.heatmap_decode import gaussian_blur_heatmaps
-from jetauto_perception.core.heatmap_decode import heatmap_argmax
-from jetauto_perception.core.heatmap_decode import merge_flipped
-from jetauto_perception.core.heatmap_decode import quarter_offsets
-from jetauto_perception.core.pose_crop import boxes_to_crops
-from jetauto_perception.core.pose_crop import crop_persons
-from jetauto_perception.core.pose_crop import frame_box
-from jetauto_perception.core.pose_crop import normalisation_constants
-from jetauto_perception.core.pose_crop import opencv_warp_is_fixed_point
-from jetauto_perception.core.pose_crop import warp_crop
+from jetauto_perception.keypoints.coco17 import flip_permutation
+from jetauto_perception.keypoints.crop import (boxes_to_crops, crop_persons, frame_box,
+                                               normalisation_constants, opencv_warp_is_fixed_point,
+                                               warp_crop)
+from jetauto_perception.keypoints.heatmap_decode import (dark_offsets, dark_patches,
+                                                         decode_heatmaps, gaussian_blur_heatmaps,
+                                                         heatmap_argmax, merge_flipped,
+                                                         quarter_offsets)
 
 
 def gaussian_heatmaps(centres: np.ndarray, shape=(64, 48), sigma: float = 2.0,

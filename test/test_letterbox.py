@@ -2,10 +2,8 @@
 import numpy as np
 import pytest
 
-from jetauto_perception.core.letterbox import letterbox
-from jetauto_perception.core.letterbox import letterbox_blob
-from jetauto_perception.core.letterbox import letterbox_transform
-from jetauto_perception.core.letterbox import PAD_VALUE
+from jetauto_perception.detection.letterbox import (letterbox, letterbox_blob, letterbox_transform,
+                                                    PAD_VALUE)
 
 
 @pytest.mark.parametrize('src_hw,dst,expected', [

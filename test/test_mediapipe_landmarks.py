@@ -10,13 +10,13 @@ from conftest import shared_path
 mediapipe = pytest.importorskip('mediapipe', reason='mediapipe is not installed (pip install '
                                                     'mediapipe)')
 
-from jetauto_perception.core import mediapipe_landmarks as ml  # noqa: E402
-from jetauto_perception.core.coco_keypoints import load_coco_keypoints  # noqa: E402
-from jetauto_perception.core.coco_keypoints import matched_oks  # noqa: E402
-from jetauto_perception.core.errors import ImageFormatError  # noqa: E402
-from jetauto_perception.core.errors import ModelError  # noqa: E402
-from jetauto_perception.core.sources import iterate_frames  # noqa: E402
-from jetauto_perception.core.sources import list_images  # noqa: E402
+from jetauto_perception.errors import ImageFormatError  # noqa: E402
+from jetauto_perception.errors import ModelError  # noqa: E402
+from jetauto_perception.evaluation.keypoint_oks import load_coco_keypoints  # noqa: E402
+from jetauto_perception.evaluation.keypoint_oks import matched_oks  # noqa: E402
+from jetauto_perception.landmarks import mediapipe_tasks as ml  # noqa: E402
+from jetauto_perception.sources.files import iterate_frames  # noqa: E402
+from jetauto_perception.sources.files import list_images  # noqa: E402
 
 #: MediaPipe's 33 body landmarks -> the COCO-17 keypoints (for OKS against COCO labels).
 COCO_FROM_MEDIAPIPE = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]

@@ -11,7 +11,7 @@ from rclpy.serialization import serialize_message  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
-from jetauto_perception.core import mediapipe_landmarks as ml  # noqa: E402
+from jetauto_perception.landmarks import mediapipe_tasks as ml  # noqa: E402
 from jetauto_perception.nodes.conversions import keypoints_to_msg  # noqa: E402
 from jetauto_perception.nodes.mediapipe_nodes import KeypointArrayEncoder  # noqa: E402
 

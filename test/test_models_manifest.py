@@ -1,8 +1,8 @@
 """The models manifest: lookup order, checksums, and fetch errors without a network."""
 import pytest
 
-from jetauto_perception.core import models
-from jetauto_perception.core.errors import ModelError
+from jetauto_perception.errors import ModelError
+from jetauto_perception.models import manifest as models
 
 
 def test_manifest_lists_every_model_with_source_and_checksum():

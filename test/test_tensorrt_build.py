@@ -15,11 +15,11 @@ import pytest
 
 from conftest import shared_path
 from jetauto_perception import cli
-from jetauto_perception.core.cuda_utils import cuda_available
+from jetauto_perception.engines.cuda_context import cuda_available
 
-TRT_FILES = ['jetauto_perception/core/tensorrt_calibrator.py',
+TRT_FILES = ['jetauto_perception/quantization/calibration.py',
              'jetauto_perception/commands/build_engine.py',
-             'jetauto_perception/core/tensorrt_engine.py']
+             'jetauto_perception/engines/tensorrt_engine.py']
 
 
 def _tensorrt_reason() -> str:
@@ -94,9 +94,9 @@ def _images() -> List[np.ndarray]:
 @needs_tensorrt
 def test_fp16_engine_matches_onnxruntime(fp16_engine: str, yolov5n_onnx: pathlib.Path,
                                          capsys: pytest.CaptureFixture) -> None:
-    from jetauto_perception.core.cuda_yolo import CudaYoloV5Detector
-    from jetauto_perception.core.engine import EngineConfig
-    from jetauto_perception.core.yolov5 import YoloV5Detector
+    from jetauto_perception.detection.cuda_yolo import CudaYoloV5Detector
+    from jetauto_perception.detection.yolov5 import YoloV5Detector
+    from jetauto_perception.engines.base import EngineConfig
     reference = YoloV5Detector.from_model(str(yolov5n_onnx), EngineConfig())
     trt_cpu = YoloV5Detector.from_model(fp16_engine, EngineConfig(backend='tensorrt'))
     trt_gpu = CudaYoloV5Detector.from_model(fp16_engine, EngineConfig(backend='tensorrt'))
@@ -117,8 +117,8 @@ def test_fp16_engine_matches_onnxruntime(fp16_engine: str, yolov5n_onnx: pathlib
 @needs_tensorrt
 def test_int8_engine_calibrates_and_reuses_its_cache(tmp_path: pathlib.Path,
                                                      yolov5n_onnx: pathlib.Path) -> None:
-    from jetauto_perception.core.engine import EngineConfig
-    from jetauto_perception.core.yolov5 import YoloV5Detector
+    from jetauto_perception.detection.yolov5 import YoloV5Detector
+    from jetauto_perception.engines.base import EngineConfig
     images = shared_path('data', 'coco128', 'images')
     engine, cache = tmp_path / 'int8.engine', tmp_path / 'int8.calib'
     assert cli.main(['build-engine', '--onnx', str(yolov5n_onnx), '--precision', 'int8',

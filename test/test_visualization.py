@@ -1,14 +1,14 @@
-"""core.visualization: drawing of results onto images and marker geometry on the image plane."""
+"""drawing.visualization: drawing of results onto images and marker geometry on the image plane."""
 import math
 
 import numpy as np
 import pytest
 
-from jetauto_perception.core.camera_info import CameraCalibration, uncalibrated
-from jetauto_perception.core.detections import Detections
-from jetauto_perception.core.draw import class_color
-from jetauto_perception.core.visualization import (
-    box_segments, draw_results, frame_markers, ImagePlane, KeypointSet, stream_color)
+from jetauto_perception.detection.detections import Detections
+from jetauto_perception.drawing.draw import class_color
+from jetauto_perception.drawing.visualization import (box_segments, draw_results, frame_markers,
+                                                      ImagePlane, KeypointSet, stream_color)
+from jetauto_perception.sources.camera_info import CameraCalibration, uncalibrated
 
 
 def one_box(box=(100, 120, 300, 360), class_id=0, score=0.9):

@@ -23,9 +23,9 @@ from std_msgs.msg import Header  # noqa: E402
 from vision_msgs.msg import Detection2DArray, LabelInfo  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
-from jetauto_perception.core.detections import Detections  # noqa: E402
-from jetauto_perception.core.draw import class_color  # noqa: E402
-from jetauto_perception.core.visualization import stream_color  # noqa: E402
+from jetauto_perception.detection.detections import Detections  # noqa: E402
+from jetauto_perception.drawing.draw import class_color  # noqa: E402
+from jetauto_perception.drawing.visualization import stream_color  # noqa: E402
 from jetauto_perception.nodes.base import LATCHED_QOS  # noqa: E402
 from jetauto_perception.nodes.conversions import (  # noqa: E402
     bgr_to_image, detections_to_msg, keypoints_to_msg, label_info_msg)

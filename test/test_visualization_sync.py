@@ -1,7 +1,7 @@
-"""core.stamp_cache: the stamp-keyed cache and the image/result pairing of the visualizer."""
+"""nodes.stamp_cache: the stamp-keyed cache and the image/result pairing of the visualizer."""
 import pytest
 
-from jetauto_perception.core.stamp_cache import ResultSynchronizer, StampCache
+from jetauto_perception.nodes.stamp_cache import ResultSynchronizer, StampCache
 
 MS = 1000000  # nanoseconds
 

@@ -2,12 +2,9 @@
 import numpy as np
 import pytest
 
-from jetauto_perception.core.nms import batched_nms
-from jetauto_perception.core.nms import nms
-from jetauto_perception.core.yolov5 import decode_yolov5
-from jetauto_perception.core.yolov5 import parse_class_names
-from jetauto_perception.core.yolov5 import resolve_class_filter
-from jetauto_perception.core.yolov5 import yolov5_candidates
+from jetauto_perception.detection.nms import batched_nms, nms
+from jetauto_perception.detection.yolov5 import (decode_yolov5, parse_class_names,
+                                                 resolve_class_filter, yolov5_candidates)
 
 
 def row(cx, cy, w, h, obj, cls_scores):

@@ -26,8 +26,8 @@ import tempfile
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_FILES = [
-    'jetauto_perception/core/tensorrt_engine.py',
-    'jetauto_perception/core/tensorrt_calibrator.py',
+    'jetauto_perception/engines/tensorrt_engine.py',
+    'jetauto_perception/quantization/calibration.py',
     'jetauto_perception/commands/build_engine.py',
 ]
 

@@ -16,11 +16,10 @@ import threading
 import time
 from typing import List, Optional, TextIO, Tuple
 
-from ..core.cuda_utils import CudaContext
-from ..core.engine import EngineConfig
-from ..core.errors import BackendUnavailableError
-from ..core.errors import ModelError
-from ..core.models import resolve_model
+from ..engines.base import EngineConfig
+from ..engines.cuda_context import CudaContext
+from ..errors import BackendUnavailableError, ModelError
+from ..models.manifest import resolve_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,10 +163,9 @@ def run(args: argparse.Namespace) -> int:
         import tensorrt
         if not hasattr(tensorrt, 'Builder'):  # tensorrt-stubs alone installs an empty package
             raise ImportError('only the type stubs of tensorrt are installed')
-        from ..core import tensorrt_engine
-        from ..core.tensorrt_calibrator import calibration_images
-        from ..core.tensorrt_calibrator import CalibrationBatches
-        from ..core.tensorrt_calibrator import create_entropy_calibrator
+        from ..engines import tensorrt_engine
+        from ..quantization.calibration import (calibration_images, CalibrationBatches,
+                                                create_entropy_calibrator)
     except ImportError as exc:
         raise BackendUnavailableError(
             'build-engine needs the tensorrt and pycuda Python modules (%s): on a Jetson they '

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from ..core.engine import EngineConfig
+from ..engines.base import EngineConfig
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:

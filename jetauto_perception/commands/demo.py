@@ -1,7 +1,7 @@
 """
 ``jetauto-perception demo``: the whole pipeline without ROS -> annotated MP4 + JSONL.
 
-Capture (core.capture: a video, an image folder, a camera, a stream) -> the stages -> drawing.
+Capture (sources.capture: a video, an image folder, a camera, a stream) -> the stages -> drawing.
 Stages run in order on each frame and may use the results of earlier ones (the keypoint stage
 takes the detector's person boxes); :data:`STAGES` lists them, so adding one is one line.
 Writes ``<output>/demo.mp4`` and ``<output>/results.jsonl`` (one JSON object per frame:
@@ -10,7 +10,7 @@ Writes ``<output>/demo.mp4`` and ``<output>/results.jsonl`` (one JSON object per
 mean milliseconds of every stage.
 
 Without ``--source`` it plays ``shared/data/video/vtest.avi`` beside the checkout (found like
-the models in core.models).
+the models in models.manifest).
 """
 from __future__ import annotations
 
@@ -23,24 +23,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .common import add_engine_arguments
-from .common import engine_config_from
-from .common import ensure_dir
-from .common import Progress
-from ..core.capture import Capture
-from ..core.capture import CaptureSettings
-from ..core.draw import draw_detections
-from ..core.engine import EngineConfig
-from ..core.errors import PerceptionError
-from ..core.errors import SourceError
-from ..core.models import CHECKOUT_SHARED_MODELS
-from ..core.models import resolve_model
-from ..core.results_io import JsonlWriter
-from ..core.timing import StageStats
-from ..core.timing import StageTimes
-from ..core.visualization import draw_results
-from ..core.visualization import KeypointSet
-from ..core.visualization import stream_color
+from .common import add_engine_arguments, engine_config_from, ensure_dir, Progress
+from .jsonl import JsonlWriter
+from ..drawing.draw import draw_detections
+from ..drawing.visualization import draw_results, KeypointSet, stream_color
+from ..engines.base import EngineConfig
+from ..errors import PerceptionError, SourceError
+from ..models.manifest import CHECKOUT_SHARED_MODELS, resolve_model
+from ..sources.capture import Capture, CaptureSettings
+from ..timing import StageStats, StageTimes
 
 DEFAULT_VIDEO = ('data', 'video', 'vtest.avi')
 VIDEO_NAME = 'demo.mp4'
@@ -91,7 +82,7 @@ class DetectorStage(Stage):
 
     def __init__(self, args: argparse.Namespace, engine: EngineConfig) -> None:
         super().__init__()
-        from ..core.yolov5 import YoloV5Detector
+        from ..detection.yolov5 import YoloV5Detector
         self.detector = YoloV5Detector.from_model(resolve_model(args.model), engine,
                                                   conf_threshold=args.conf)
         self.timings = self.detector.timings
@@ -117,7 +108,7 @@ class KeypointStage(Stage):
 
     def __init__(self, args: argparse.Namespace, engine: EngineConfig) -> None:
         super().__init__()
-        from ..core.keypoint_pipeline import KeypointConfig, KeypointEstimator
+        from ..keypoints.estimator import KeypointConfig, KeypointEstimator
         self.estimator = KeypointEstimator.from_model(
             resolve_model(args.keypoint_model), engine, KeypointConfig(device=args.device))
         self.timings = self.estimator.timings
@@ -145,8 +136,8 @@ class LandmarkStage(Stage):
 
     def __init__(self, name: str, args: argparse.Namespace) -> None:
         super().__init__()
-        from ..core.mediapipe_landmarks import (
-            DEFAULT_MODELS, landmark_edges, LandmarkerOptions, MediaPipeLandmarker)
+        from ..landmarks.mediapipe_tasks import (DEFAULT_MODELS, landmark_edges, LandmarkerOptions,
+                                                 MediaPipeLandmarker)
         self.name = name
         self.color = stream_color(1 + list(self.TASKS).index(name))
         task = self.TASKS[name]

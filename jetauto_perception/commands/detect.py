@@ -7,22 +7,16 @@ import sys
 
 import cv2
 
-from .common import add_engine_arguments
-from .common import engine_config_from
-from .common import ensure_dir
-from .common import Progress
-from ..core.cuda_yolo import create_yolov5_detector
-from ..core.draw import draw_detections
-from ..core.engine import create_engine
-from ..core.errors import PerceptionError
-from ..core.models import resolve_model
-from ..core.results_io import JsonlWriter
-from ..core.sources import is_video
-from ..core.sources import iterate_frames
-from ..core.sources import list_images
-from ..core.timing import StageStats
-from ..core.yolov5 import load_class_names
-from ..core.yolov5 import resolve_class_filter
+from .common import add_engine_arguments, engine_config_from, ensure_dir, Progress
+from .jsonl import JsonlWriter
+from ..detection.cuda_yolo import create_yolov5_detector
+from ..detection.yolov5 import load_class_names, resolve_class_filter
+from ..drawing.draw import draw_detections
+from ..engines.factory import create_engine
+from ..errors import PerceptionError
+from ..models.manifest import resolve_model
+from ..sources.files import is_video, iterate_frames, list_images
+from ..timing import StageStats
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -2,8 +2,8 @@
 ``jetauto-perception eval``: COCO mAP of a YOLOv5 model or engine on YOLO-labelled images.
 
 Runs the detector exactly as the nodes do (any backend, precision and device), then scores it
-with pycocotools (``core.coco_eval``): mAP@0.5:0.95 and mAP@0.5. Use it to check that an FP16 or
-INT8 engine kept the accuracy of the ONNX model.
+with pycocotools (``evaluation.detection_map``): mAP@0.5:0.95 and mAP@0.5. Use it to check
+that an FP16 or INT8 engine kept the accuracy of the ONNX model.
 """
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ import sys
 from typing import Dict, List, Tuple
 
 from .common import add_engine_arguments, engine_config_from, Progress
-from ..core.coco_eval import detections_to_coco, evaluate_map, yolo_labels_to_coco
-from ..core.cuda_yolo import create_yolov5_detector, CudaYoloV5Detector
-from ..core.detections import Detections
-from ..core.engine import create_engine
-from ..core.errors import SourceError
-from ..core.models import resolve_model
-from ..core.sources import list_images, read_image
-from ..core.timing import StageStats
-from ..core.yolov5 import load_class_names
+from ..detection.cuda_yolo import create_yolov5_detector, CudaYoloV5Detector
+from ..detection.detections import Detections
+from ..detection.yolov5 import load_class_names
+from ..engines.factory import create_engine
+from ..errors import SourceError
+from ..evaluation.detection_map import detections_to_coco, evaluate_map, yolo_labels_to_coco
+from ..models.manifest import resolve_model
+from ..sources.files import list_images, read_image
+from ..timing import StageStats
 
 LOG = logging.getLogger(__name__)
 

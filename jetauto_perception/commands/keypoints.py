@@ -18,26 +18,17 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from .common import add_engine_arguments
-from .common import engine_config_from
-from .common import ensure_dir
-from .common import Progress
-from ..core.coco_keypoints import CocoKeypointSet
-from ..core.coco_keypoints import keypoint_average_precision
-from ..core.coco_keypoints import load_coco_keypoints
-from ..core.coco_keypoints import matched_oks
-from ..core.draw import draw_keypoints
-from ..core.errors import PerceptionError
-from ..core.errors import SourceError
-from ..core.keypoint_pipeline import KeypointConfig
-from ..core.keypoint_pipeline import KeypointEstimator
-from ..core.models import resolve_model
-from ..core.pose_crop import frame_box
-from ..core.results_io import JsonlWriter
-from ..core.sources import is_video
-from ..core.sources import iterate_frames
-from ..core.sources import list_images
-from ..core.timing import StageStats
+from .common import add_engine_arguments, engine_config_from, ensure_dir, Progress
+from .jsonl import JsonlWriter
+from ..drawing.draw import draw_keypoints
+from ..errors import PerceptionError, SourceError
+from ..evaluation.keypoint_oks import (CocoKeypointSet, keypoint_average_precision,
+                                       load_coco_keypoints, matched_oks)
+from ..keypoints.crop import frame_box
+from ..keypoints.estimator import KeypointConfig, KeypointEstimator
+from ..models.manifest import resolve_model
+from ..sources.files import is_video, iterate_frames, list_images
+from ..timing import StageStats
 
 DEFAULT_MODEL = 'simplepose_mbv2_256x192.onnx'
 
@@ -97,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
         truth = load_coco_keypoints(args.ground_truth)
     detector = None
     if args.detector_model:
-        from ..core.yolov5 import resolve_class_filter
-        from ..core.yolov5 import YoloV5Detector
+        from ..detection.yolov5 import resolve_class_filter, YoloV5Detector
         detector = YoloV5Detector.from_model(resolve_model(args.detector_model), engine_config,
                                              conf_threshold=args.detector_conf)
         try:

@@ -15,15 +15,12 @@ from typing import Optional
 
 import cv2
 
-from .common import ensure_dir
-from .common import Progress
-from ..core.errors import PerceptionError
-from ..core.models import resolve_model
-from ..core.results_io import JsonlWriter
-from ..core.sources import is_video
-from ..core.sources import iterate_frames
-from ..core.sources import list_images
-from ..core.timing import StageStats
+from .common import ensure_dir, Progress
+from .jsonl import JsonlWriter
+from ..errors import PerceptionError
+from ..models.manifest import resolve_model
+from ..sources.files import is_video, iterate_frames, list_images
+from ..timing import StageStats
 
 TASK_CHOICES = ('face', 'hands', 'pose')
 #: Instances per image when --max-instances is not given (MediaPipe's 1, but both hands).
@@ -64,12 +61,9 @@ def video_fps(path: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     # imported here: mediapipe loads for this command only
-    from ..core.draw import class_color
-    from ..core.draw import draw_keypoints
-    from ..core.mediapipe_landmarks import DEFAULT_MODELS
-    from ..core.mediapipe_landmarks import landmark_edges
-    from ..core.mediapipe_landmarks import LandmarkerOptions
-    from ..core.mediapipe_landmarks import MediaPipeLandmarker
+    from ..drawing.draw import class_color, draw_keypoints
+    from ..landmarks.mediapipe_tasks import (DEFAULT_MODELS, landmark_edges, LandmarkerOptions,
+                                             MediaPipeLandmarker)
 
     options = LandmarkerOptions(
         max_instances=args.max_instances or DEFAULT_COUNTS[args.task],

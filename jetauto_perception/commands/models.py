@@ -5,12 +5,9 @@ import argparse
 import pathlib
 import sys
 
-from ..core.errors import ModelError
-from ..core.models import fetch_model
-from ..core.models import load_manifest
-from ..core.models import resolve_model
-from ..core.models import user_models_dir
-from ..core.models import verify_model
+from ..errors import ModelError
+from ..models.manifest import (fetch_model, load_manifest, resolve_model, user_models_dir,
+                               verify_model)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

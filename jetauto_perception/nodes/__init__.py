@@ -1,1 +1,1 @@
-"""Thin rclpy nodes: parameters, message conversion, a call into ``core``, publishing."""
+"""Thin rclpy nodes: parameters, message conversion, a call into the ROS-free packages, publish."""

@@ -13,32 +13,23 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Type
 
 import numpy as np
-from rcl_interfaces.msg import FloatingPointRange
-from rcl_interfaces.msg import IntegerRange
-from rcl_interfaces.msg import ParameterDescriptor
-from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
 import rclpy
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy
-from rclpy.qos import HistoryPolicy
-from rclpy.qos import qos_profile_sensor_data
-from rclpy.qos import QoSProfile
-from rclpy.qos import ReliabilityPolicy
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data, QoSProfile,
+                       ReliabilityPolicy)
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2DArray
-from vision_msgs.msg import LabelInfo
+from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from .conversions import bgr_to_image
-from .conversions import image_to_bgr
-from ..core.engine import EngineConfig
-from ..core.errors import ImageFormatError
-from ..core.errors import PerceptionError
-from ..core.timing import StageStats
-from ..core.timing import StageTimes
+from .conversions import bgr_to_image, image_to_bgr
+from ..engines.base import EngineConfig
+from ..errors import ImageFormatError, PerceptionError
+from ..timing import StageStats, StageTimes
 
 #: Transient-local, depth 1: a subscriber that joins late still gets the last LabelInfo.
 LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,

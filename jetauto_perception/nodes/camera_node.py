@@ -1,7 +1,7 @@
 """
 ``camera_node``: a camera, stream, video file or image folder -> camera/image_raw + camera_info.
 
-The capture (core.capture) runs in its own thread: it blocks on the device, paces files, and
+The capture (sources.capture) runs in its own thread: it blocks on the device, paces files, and
 retries a source that is absent or lost with backoff, logging one line per attempt. Images are
 published as bgr8 with the capture time as stamp and the ``frame_id`` parameter, with the
 default reliable QoS (REP 2003: drivers publish reliable, subscribers pick best effort);
@@ -15,27 +15,19 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from rcl_interfaces.msg import ParameterDescriptor
-from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_system_default
-from sensor_msgs.msg import CameraInfo
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from .base import PerceptionNode
-from .base import StartupError
+from .base import PerceptionNode, StartupError
 from .conversions import bgr_to_image
-from ..core.camera_info import calibration_for
-from ..core.camera_info import CameraCalibration
-from ..core.camera_info import uncalibrated
-from ..core.capture import Capture
-from ..core.capture import CapturedFrame
-from ..core.capture import CaptureSettings
-from ..core.capture import SourceUnavailableError
-from ..core.errors import PerceptionError
+from ..errors import PerceptionError
+from ..sources.camera_info import calibration_for, CameraCalibration, uncalibrated
+from ..sources.capture import Capture, CapturedFrame, CaptureSettings, SourceUnavailableError
 
 
 def _package_share(package: str) -> str:

@@ -6,15 +6,11 @@ from typing import Iterable, Optional, Sequence, Tuple
 import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2D
-from vision_msgs.msg import Detection2DArray
-from vision_msgs.msg import LabelInfo
-from vision_msgs.msg import ObjectHypothesisWithPose
-from vision_msgs.msg import VisionClass
+from vision_msgs.msg import (Detection2D, Detection2DArray, LabelInfo, ObjectHypothesisWithPose,
+                             VisionClass)
 
-from ..core.detections import Detections
-from ..core.image_codec import decode_image
-from ..core.image_codec import encode_bgr8
+from ..detection.detections import Detections
+from ..sources.image_codec import decode_image, encode_bgr8
 
 #: Prefix of the LabelInfo entries that carry skeleton edges (``edge:<a>,<b>``).
 EDGE_PREFIX = 'edge:'

@@ -1,7 +1,7 @@
 """
 ``keypoint_node``: camera/image_raw + detections -> keypoints (COCO-17, keypoint convention).
 
-Top-down heatmap human keypoints (core.keypoint_pipeline): the person boxes of the
+Top-down heatmap human keypoints (keypoints.estimator): the person boxes of the
 ``detections`` message with the image's stamp, or the whole frame (``use_detections: false``),
 go through the pose model; crop and decode run as CUDA kernels where pycuda and a GPU are
 present (``device``). Output: one Detection2D per person on ``keypoints`` (bbox = the person
@@ -24,13 +24,13 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from .base import ImageInferenceNode, main_for
 from .conversions import keypoints_to_msg, label_info_msg, msg_to_detections, stamp_ns
-from ..core.draw import class_color, draw_keypoints
-from ..core.errors import PerceptionError
-from ..core.heatmap_decode import DECODE_METHODS
-from ..core.keypoint_pipeline import KeypointConfig, KeypointEstimator, PoseInstances
-from ..core.models import resolve_model
-from ..core.pose_crop import frame_box, IMAGENET_MEAN, IMAGENET_STD, normalisation_constants
-from ..core.stamp_cache import StampCache
+from .stamp_cache import StampCache
+from ..drawing.draw import class_color, draw_keypoints
+from ..errors import PerceptionError
+from ..keypoints.crop import frame_box, IMAGENET_MEAN, IMAGENET_STD, normalisation_constants
+from ..keypoints.estimator import KeypointConfig, KeypointEstimator, PoseInstances
+from ..keypoints.heatmap_decode import DECODE_METHODS
+from ..models.manifest import resolve_model
 
 #: Frames held while their detections are on the way (the detector lags a few frames).
 SYNC_FRAMES = 10

@@ -8,7 +8,7 @@ and ``pose_node`` are its console scripts. Output: the keypoint convention
 
 MediaPipe runs in VIDEO mode (tracking) with the image header's stamp in milliseconds; a frame
 with the same stamp as the previous one runs in IMAGE mode and a stamp that goes backwards (a
-looping bag or file) restarts the tracking (see core.mediapipe_landmarks).
+looping bag or file) restarts the tracking (see landmarks.mediapipe_tasks).
 """
 from __future__ import annotations
 
@@ -19,23 +19,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2DArray
-from vision_msgs.msg import LabelInfo
+from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from .base import ImageInferenceNode
-from .base import main_for
-from .conversions import keypoints_to_msg
-from .conversions import label_info_msg
-from ..core.draw import class_color
-from ..core.draw import draw_keypoints
-from ..core.mediapipe_landmarks import DEFAULT_MODELS
-from ..core.mediapipe_landmarks import FACE_EDGE_SETS
-from ..core.mediapipe_landmarks import landmark_edges
-from ..core.mediapipe_landmarks import LandmarkerOptions
-from ..core.mediapipe_landmarks import LandmarkResult
-from ..core.mediapipe_landmarks import MediaPipeLandmarker
-from ..core.mediapipe_landmarks import stamp_to_ms
-from ..core.models import resolve_model
+from .base import ImageInferenceNode, main_for
+from .conversions import keypoints_to_msg, label_info_msg
+from ..drawing.draw import class_color, draw_keypoints
+from ..landmarks.mediapipe_tasks import (DEFAULT_MODELS, FACE_EDGE_SETS, landmark_edges,
+                                         LandmarkerOptions, LandmarkResult, MediaPipeLandmarker,
+                                         stamp_to_ms)
+from ..models.manifest import resolve_model
 
 #: Extra results after the keypoints (README.md, Keypoint convention).
 HANDEDNESS_PREFIX = 'handedness/'

@@ -5,7 +5,7 @@ Subscribes ``camera/image_raw``, ``camera/camera_info`` (optional: intrinsics fo
 the detection topics (``detections``) and the keypoint topics (``keypoints``,
 ``mediapipe/face_mesh``, ``mediapipe/hands``, ``mediapipe/pose``) with their latched
 ``<topic>/label_info`` (keypoint names, skeleton edges, class names). Images and results are
-paired by header stamp (core.stamp_cache.ResultSynchronizer): a frame goes out when every result
+paired by header stamp (nodes.stamp_cache.ResultSynchronizer): a frame goes out when every result
 stream that is publishing has delivered for its stamp, or after ``sync_wait`` with what arrived.
 
 ``~/image`` is the image with boxes, labels, scores and skeletons drawn; ``~/markers`` is a
@@ -34,11 +34,12 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from .base import LATCHED_QOS, main_for, parse_name_list, PerceptionNode
 from .conversions import bgr_to_image, image_to_bgr, msg_to_detections, parse_label_info, stamp_ns
-from ..core.camera_info import CameraCalibration
-from ..core.detections import Detections
-from ..core.errors import ImageFormatError
-from ..core.stamp_cache import ResultSynchronizer, SyncedFrame
-from ..core.visualization import draw_results, frame_markers, ImagePlane, KeypointSet, MarkerData
+from .stamp_cache import ResultSynchronizer, SyncedFrame
+from ..detection.detections import Detections
+from ..drawing.visualization import (draw_results, frame_markers, ImagePlane, KeypointSet,
+                                     MarkerData)
+from ..errors import ImageFormatError
+from ..sources.camera_info import CameraCalibration
 
 MARKER_TYPES = {'line_list': Marker.LINE_LIST, 'line_strip': Marker.LINE_STRIP,
                 'points': Marker.POINTS, 'text': Marker.TEXT_VIEW_FACING}

@@ -5,22 +5,17 @@ from typing import Any, Optional
 
 import numpy as np
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2DArray
-from vision_msgs.msg import LabelInfo
+from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from .base import ImageInferenceNode
-from .base import main_for
-from .base import parse_name_list
-from .conversions import detections_to_msg
-from .conversions import label_info_msg
-from ..core.cuda_yolo import create_yolov5_detector
-from ..core.detections import Detections
-from ..core.draw import draw_detections
-from ..core.engine import create_engine
-from ..core.errors import PerceptionError
-from ..core.models import resolve_model
-from ..core.yolov5 import load_class_names
-from ..core.yolov5 import resolve_class_filter
+from .base import ImageInferenceNode, main_for, parse_name_list
+from .conversions import detections_to_msg, label_info_msg
+from ..detection.cuda_yolo import create_yolov5_detector
+from ..detection.detections import Detections
+from ..detection.yolov5 import load_class_names, resolve_class_filter
+from ..drawing.draw import draw_detections
+from ..engines.factory import create_engine
+from ..errors import PerceptionError
+from ..models.manifest import resolve_model
 
 
 class YoloV5Node(ImageInferenceNode):

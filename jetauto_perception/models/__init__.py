@@ -1,0 +1,1 @@
+"""The models manifest (``models.yaml``): official download URLs, checksums, local lookup."""
