@@ -18,6 +18,7 @@ COMMANDS = [
     ('build-engine', 'build a TensorRT engine (fp32, fp16, int8 with calibration) from ONNX'),
     ('eval', 'COCO mAP of a YOLOv5 model or engine on YOLO-labelled images (any backend)'),
     ('landmarks', 'MediaPipe face mesh, hand or body landmarks in images or a video -> JSONL'),
+    ('track', 'track objects across a video or image folder -> MOTChallenge text (+ MOTA, IDF1)'),
     ('demo', 'the whole pipeline on a video, camera or stream -> annotated MP4 + JSONL'),
 ]
 
