@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -23,12 +23,17 @@ class Detection:
 
 @dataclass
 class Detections:
-    """All boxes of one image: ``boxes`` (N, 4) xyxy, ``scores`` (N,), ``class_ids`` (N,)."""
+    """
+    All boxes of one image: ``boxes`` (N, 4) xyxy, ``scores`` (N,), ``class_ids`` (N,).
+
+    ``track_ids`` (N,), when a tracker ran: each box's track id, -1 for a box with none yet.
+    """
 
     boxes: np.ndarray
     scores: np.ndarray
     class_ids: np.ndarray
     class_names: Sequence[str] = field(default_factory=list)
+    track_ids: Optional[np.ndarray] = None
 
     @classmethod
     def empty(cls, class_names: Sequence[str] = ()) -> 'Detections':
@@ -50,7 +55,8 @@ class Detections:
 
     def select(self, mask: np.ndarray) -> 'Detections':
         return Detections(self.boxes[mask], self.scores[mask], self.class_ids[mask],
-                          self.class_names)
+                          self.class_names,
+                          None if self.track_ids is None else self.track_ids[mask])
 
     def with_label(self, label: str) -> 'Detections':
         """Keep the boxes of one class, by name (e.g. the people for the keypoint model)."""

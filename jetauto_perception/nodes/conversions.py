@@ -45,11 +45,20 @@ def _box_detection(header: Header, x1: float, y1: float, x2: float, y2: float) -
 
 
 def detections_to_msg(detections: Detections, header: Header) -> Detection2DArray:
-    """One Detection2D per box: bbox centre/size in source pixels, class_id = class name."""
+    """
+    One Detection2D per box: bbox centre/size in source pixels, class_id = class name.
+
+    ``id`` = the box's track id when a tracker ran ('' for a box not in a confirmed track yet),
+    else the box's index.
+    """
     out = Detection2DArray(header=header)
+    track_ids = detections.track_ids
     for index, det in enumerate(detections):
         msg = _box_detection(header, *det.bbox)
-        msg.id = str(index)
+        if track_ids is None:
+            msg.id = str(index)
+        else:
+            msg.id = str(int(track_ids[index])) if track_ids[index] >= 0 else ''
         hypothesis = ObjectHypothesisWithPose()
         hypothesis.hypothesis.class_id = det.label
         hypothesis.hypothesis.score = float(det.score)

@@ -15,7 +15,7 @@ answers are dropped.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from sensor_msgs.msg import Image
@@ -42,6 +42,8 @@ class KeypointNode(ImageInferenceNode):
     """Top-down COCO-17 keypoints of the detected people (or of the whole frame)."""
 
     live_parameters = ('score_threshold', 'max_persons', 'flip_test', 'decode')
+    #: Detection2D.id of each published person (its person box's id), set by infer.
+    _instance_ids: Optional[List[str]] = None
 
     def __init__(self, **kwargs: Any) -> None:
         self._frames = StampCache(SYNC_FRAMES)
@@ -144,23 +146,31 @@ class KeypointNode(ImageInferenceNode):
         return msg
 
     # -- inference -----------------------------------------------------------------------------
-    def person_boxes(self, msg: Optional[Detection2DArray]) -> np.ndarray:
+    def person_boxes(self, msg: Optional[Detection2DArray]) -> Tuple[np.ndarray, List[str]]:
+        """The best person boxes of ``msg`` and their ``Detection2D.id`` (track ids)."""
         if msg is None:
-            return np.zeros((0, 4), np.float32)
+            return np.zeros((0, 4), np.float32), []
         people = msg_to_detections(msg).with_label(self.person_class)
+        ids = [d.id for d in msg.detections
+               if d.results and d.results[0].hypothesis.class_id == self.person_class]
         order = np.argsort(-people.scores, kind='stable')[:self.max_persons]
-        return people.boxes[order]
+        return people.boxes[order], [ids[i] for i in order]
 
     def infer(self, image: np.ndarray, header: Header) -> PoseInstances:
+        ids: Optional[List[str]] = None
         if self.use_detections:
-            boxes = self.person_boxes(self._take_detections(stamp_ns(header)))
+            boxes, ids = self.person_boxes(self._take_detections(stamp_ns(header)))
         else:
             boxes = frame_box(image.shape[1], image.shape[0])
         result = self.estimator.estimate(image, boxes)
-        return result.select(result.scores >= self.score_threshold)
+        keep = result.scores >= self.score_threshold
+        # each person instance carries the id of its person box (the track id when tracking)
+        self._instance_ids = None if ids is None else [ids[i] for i in np.flatnonzero(keep)]
+        return result.select(keep)
 
     def to_message(self, result: PoseInstances, header: Header) -> Detection2DArray:
-        return keypoints_to_msg(header, result.boxes, result.keypoints, result.names)
+        return keypoints_to_msg(header, result.boxes, result.keypoints, result.names,
+                                instance_labels=self._instance_ids)
 
     def label_info(self, header: Header) -> LabelInfo:
         return label_info_msg(header, self.estimator.config.keypoint_names,

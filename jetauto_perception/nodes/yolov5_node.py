@@ -16,6 +16,8 @@ from ..drawing.draw import draw_detections
 from ..engines.factory import create_engine
 from ..errors import PerceptionError
 from ..models.manifest import resolve_model
+from ..tracking.appearance import color_histograms
+from ..tracking.byte_tracker import ByteTracker, TrackerConfig
 
 
 class YoloV5Node(ImageInferenceNode):
@@ -53,6 +55,7 @@ class YoloV5Node(ImageInferenceNode):
             class_names=load_class_names(labels) if labels else None, conf_threshold=conf,
             iou_threshold=iou, max_det=max_det, multi_label=multi_label,
             input_size=(input_size, input_size) if input_size else None)
+        self.setup_tracking()
         reason = self.apply_parameter('classes', self.classes_text)
         if reason:
             raise PerceptionError(reason)
@@ -60,6 +63,26 @@ class YoloV5Node(ImageInferenceNode):
         self.get_logger().info('loaded %s (%s, %s data path, %d classes, input %dx%d)' % (
             model, config.backend, type(self.detector).__name__, len(self.detector.class_names),
             self.detector.input_hw[1], self.detector.input_hw[0]))
+
+    def setup_tracking(self) -> None:
+        """Declare the tracking parameters; the tracker gives ``Detection2D.id`` its track id."""
+        defaults = TrackerConfig()
+        tracking = self.declare('tracking', True,
+                                'Detection2D.id = a stable track id (ByteTrack-style tracker, '
+                                "never reused in a run; '' until a track is confirmed); false = "
+                                'the box index', read_only=True)
+        config = TrackerConfig(
+            lost_timeout=self.declare('track_lost_timeout', defaults.lost_timeout,
+                                      'Seconds a lost track waits to be found again (by stamp)',
+                                      0.0, 60.0, read_only=True),
+            min_box_height=self.declare('track_min_box_height', defaults.min_box_height,
+                                        'Boxes lower than this many pixels get no track id',
+                                        0.0, 10000.0, read_only=True),
+            appearance_weight=self.declare(
+                'track_appearance_weight', defaults.appearance_weight,
+                'Share of colour-histogram similarity in matching boxes to tracks (0 = motion '
+                'only)', 0.0, 1.0, read_only=True))
+        self.tracker = ByteTracker(config) if tracking else None
 
     def apply_parameter(self, name: str, value: Any) -> Optional[str]:
         if name == 'conf_threshold':
@@ -77,7 +100,14 @@ class YoloV5Node(ImageInferenceNode):
         return None
 
     def infer(self, image: np.ndarray, header: Header) -> Detections:
-        return self.detector.detect(image)
+        detections = self.detector.detect(image)
+        if self.tracker is not None:
+            features = (color_histograms(image, detections.boxes)
+                        if self.tracker.config.appearance_weight > 0 else None)
+            stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
+            detections.track_ids = self.tracker.update(detections.boxes, detections.scores,
+                                                       detections.class_ids, stamp, features)
+        return detections
 
     def to_message(self, result: Detections, header: Header) -> Detection2DArray:
         return detections_to_msg(result, header)
