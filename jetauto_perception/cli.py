@@ -19,6 +19,7 @@ COMMANDS = [
     ('eval', 'COCO mAP of a YOLOv5 model or engine on YOLO-labelled images (any backend)'),
     ('landmarks', 'MediaPipe face mesh, hand or body landmarks in images or a video -> JSONL'),
     ('track', 'track objects across a video or image folder -> MOTChallenge text (+ MOTA, IDF1)'),
+    ('localize', 'detections and keypoints in 3D from a colour + registered depth image -> JSONL'),
     ('demo', 'the whole pipeline on a video, camera or stream -> annotated MP4 + JSONL'),
 ]
 

@@ -214,8 +214,9 @@ class Localizer:
                 keypoints = people[match][2] if match >= 0 else None
             located = self.locate(depth, intrinsics, box, keypoints)
             if located is None:
-                result.skipped.append('%s %s at %s: no valid depth in its box' % (
-                    label, object_id or '', [int(round(float(v))) for v in box[:4]]))
+                result.skipped.append('%s%s at %s: no valid depth in its box, no 3D object' % (
+                    label, ' ' + object_id if object_id else '',
+                    [int(round(float(v))) for v in box[:4]]))
                 continue
             position, size = located
             result.objects.append(Object3D(label, float(score),
