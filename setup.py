@@ -15,6 +15,7 @@ NODES = [
     'camera_node',
     'visualizer_node',
     'keypoint_node',
+    'depth_node',
 ]
 
 
@@ -37,13 +38,14 @@ setup(
     python_requires='>=3.8',
     # ROS installs (colcon) take numpy/OpenCV/YAML from rosdep (package.xml); pip users pick
     # the extras they need.
-    install_requires=['numpy', 'pyyaml'],
+    install_requires=['numpy', 'pyyaml', 'scipy'],  # scipy: the tracker's assignment
     extras_require={
         'cpu': ['opencv-python-headless<5', 'onnxruntime'],
         'mediapipe': ['mediapipe'],
         'cuda': ['pycuda'],
-        'eval': ['pycocotools'],
-        'test': ['pytest', 'pycocotools', 'flake8', 'flake8-import-order', 'flake8-quotes',
+        'eval': ['pycocotools', 'motmetrics'],
+        'test': ['pytest', 'pycocotools', 'motmetrics',
+                 'flake8', 'flake8-import-order', 'flake8-quotes',
                  'flake8-builtins', 'flake8-comprehensions', 'pydocstyle', 'vermin', 'mypy',
                  'isort'],
     },

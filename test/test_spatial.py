@@ -1,4 +1,4 @@
-"""3D from registered depth on the real RGB-D frames of shared/data/rgbd (reference table there)."""
+"""3D from registered depth on the real RGB-D frames of shared/data/rgbd (reference table)."""
 import json
 import subprocess
 import sys
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, shared_path
-from jetauto_perception.spatial.depth import (check_same_size, decode_depth, DepthFormatError,
-                                              depth_to_meters, Intrinsics)
+from jetauto_perception.spatial.depth import (check_same_size, decode_depth, depth_to_meters,
+                                              DepthFormatError, Intrinsics)
 from jetauto_perception.spatial.localize import Localizer
 
 #: shared/data/rgbd/README.md "Reference positions": (frame, label, box centre u, z, X).

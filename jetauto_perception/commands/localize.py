@@ -1,4 +1,4 @@
-"""``jetauto-perception localize``: detections and keypoints in 3D from colour + registered depth."""
+"""``jetauto-perception localize``: detections and keypoints in 3D from colour + aligned depth."""
 from __future__ import annotations
 
 import argparse
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def depth_partner(color_path: str, depth_source: str) -> str:
-    """The depth file of a colour file: ``depth_source`` itself, or its match in that folder."""
+    """Find the depth file of a colour file: ``depth_source``, or its match in that folder."""
     if not os.path.isdir(depth_source):
         return depth_source
     name = os.path.basename(color_path)
@@ -66,7 +66,7 @@ def pairs(source: str, depth: str) -> List[Tuple[str, str]]:
 
 
 def read_depth(path: str) -> np.ndarray:
-    """A depth file -> float32 metres, NaN = no depth (uint16 = millimetres, float = metres)."""
+    """Read a depth file as float32 metres, NaN = no depth (uint16 = mm, float = m)."""
     raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise SourceError("cannot read depth image '%s'" % path)

@@ -1,4 +1,4 @@
-"""``jetauto-perception track``: YOLOv5 + the tracker over a video or folder -> MOTChallenge text."""
+"""``jetauto-perception track``: YOLOv5 + the tracker over a video or folder -> MOT text."""
 from __future__ import annotations
 
 import argparse
@@ -76,9 +76,9 @@ def print_metrics(ground_truth: str, output: str) -> None:
     from ..evaluation.mot_metrics import evaluate_mot
     metrics = evaluate_mot(read_mot(ground_truth), read_mot(output))
     print('MOTA %.3f  IDF1 %.3f  ID switches %d  MT %d  ML %d  (of %d ids; FP %d, FN %d, '
-          'MOTP distance %.3f)' % (metrics['MOTA'], metrics['IDF1'], metrics['IDsw'], metrics['MT'],
-                          metrics['ML'], metrics['GT'], metrics['FP'], metrics['FN'],
-                          metrics['MOTP']))
+          'MOTP distance %.3f)'
+          % (metrics['MOTA'], metrics['IDF1'], metrics['IDsw'], metrics['MT'], metrics['ML'],
+             metrics['GT'], metrics['FP'], metrics['FN'], metrics['MOTP']))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,4 +128,3 @@ def run(args: argparse.Namespace) -> int:
     if args.ground_truth:
         print_metrics(args.ground_truth, args.output)
     return 0
-

@@ -147,7 +147,7 @@ class KeypointNode(ImageInferenceNode):
 
     # -- inference -----------------------------------------------------------------------------
     def person_boxes(self, msg: Optional[Detection2DArray]) -> Tuple[np.ndarray, List[str]]:
-        """The best person boxes of ``msg`` and their ``Detection2D.id`` (track ids)."""
+        """Return the best person boxes of ``msg`` and their ``Detection2D.id`` (track ids)."""
         if msg is None:
             return np.zeros((0, 4), np.float32), []
         people = msg_to_detections(msg).with_label(self.person_class)

@@ -44,7 +44,7 @@ class Intrinsics:
 
 
 def depth_to_meters(data: np.ndarray, encoding: str) -> np.ndarray:
-    """A depth array in ``encoding`` -> float32 metres, NaN where there is no depth."""
+    """Convert a depth array in ``encoding`` to float32 metres, NaN where there is no depth."""
     if encoding not in DEPTH_SCALES:
         raise DepthFormatError("depth encoding '%s' is not supported: use 16UC1 (millimetres) or "
                                '32FC1 (metres)' % encoding)
@@ -74,7 +74,7 @@ def check_same_size(depth_hw: Tuple[int, int], color_hw: Tuple[int, int],
     """Raise a clear error when depth, colour (and camera info) sizes differ."""
     if tuple(depth_hw) != tuple(color_hw):
         raise DepthFormatError('depth image is %dx%d but the colour image is %dx%d: the depth '
-                               'must be registered to the colour camera (e.g. the driver\'s '
+                               "must be registered to the colour camera (e.g. the driver's "
                                'depth_registration / aligned depth topic)'
                                % (depth_hw[1], depth_hw[0], color_hw[1], color_hw[0]))
     if intrinsics is not None and (intrinsics.height, intrinsics.width) != tuple(depth_hw):

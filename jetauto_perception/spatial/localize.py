@@ -119,7 +119,7 @@ def _clip_box(box: Sequence[float], width: int, height: int) -> Tuple[int, int, 
 
 def region_mask(shape: Tuple[int, int], box: Sequence[float],
                 keypoints: Optional[np.ndarray], config: LocalizerConfig) -> np.ndarray:
-    """The pixels whose depth is the object's: torso, keypoint hull, or the box's centre."""
+    """Select the pixels whose depth is the object's: torso, keypoint hull or box centre."""
     height, width = shape
     mask = np.zeros((height, width), np.uint8)
     if keypoints is not None and len(keypoints) > max(TORSO):

@@ -85,19 +85,19 @@ class KalmanBoxFilter:
         self.covariance = self.covariance - gain @ projected @ gain.T
 
     def box(self) -> np.ndarray:
-        """The filtered box as x1, y1, x2, y2."""
+        """Return the filtered box as x1, y1, x2, y2."""
         cx, cy, w, h = self.mean[:4]
         return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
 
 
 @dataclass
 class Track:
-    """One identity: its filter, class, state and the last time it was matched."""
+    """One identity: its Kalman filter, class, state and the last time it was matched."""
 
     track_id: int
     class_id: int
     score: float
-    filter: KalmanBoxFilter
+    kalman: KalmanBoxFilter
     last_seen: float
     hits: int = 1
     confirmed: bool = False
@@ -111,7 +111,7 @@ def to_cxcywh(box: np.ndarray) -> np.ndarray:
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), xyxy."""
+    """Return the IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), xyxy."""
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
     a = np.asarray(a, np.float64)[:, None, :]
@@ -160,7 +160,7 @@ class ByteTracker:
         """Match ``tracks`` to boxes ``rows``; update the matched; return the unmatched."""
         if not tracks or not len(rows):
             return list(tracks), rows
-        predicted = np.array([t.filter.box() for t in tracks])
+        predicted = np.array([t.kalman.box() for t in tracks])
         quality = iou_matrix(predicted, boxes[rows])
         if fuse:
             quality = quality * scores[rows][None, :]
@@ -176,7 +176,7 @@ class ByteTracker:
         matched_tracks, matched_rows = set(), set()
         for t, r in assign(quality, max(minimum, 1e-6)):
             track, row = tracks[t], rows[r]
-            track.filter.update(to_cxcywh(boxes[row]))
+            track.kalman.update(to_cxcywh(boxes[row]))
             track.score = float(scores[row])
             track.last_seen = stamp
             track.hits = track.hits + 1 if not track.lost else 1
@@ -218,7 +218,7 @@ class ByteTracker:
         self.last_stamp = stamp
         self.tracks = [t for t in self.tracks if stamp - t.last_seen <= cfg.lost_timeout]
         for track in self.tracks:
-            track.filter.predict(dt)
+            track.kalman.predict(dt)
         ids = np.full(len(boxes), -1, np.int64)
         heights = boxes[:, 3] - boxes[:, 1]
         usable = (scores >= cfg.low_threshold) & (heights >= cfg.min_box_height)
@@ -249,6 +249,6 @@ class ByteTracker:
         return ids
 
     def active_tracks(self) -> List[Track]:
-        """The confirmed tracks matched in the last frame (what a MOT result lists)."""
+        """Return the confirmed tracks matched in the last frame (what a MOT result lists)."""
         return [t for t in self.tracks if t.confirmed and not t.lost
                 and t.last_seen == self.last_stamp]

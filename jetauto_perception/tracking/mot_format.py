@@ -16,7 +16,7 @@ FrameRows = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def format_rows(frame: int, ids: np.ndarray, boxes_xyxy: np.ndarray,
                 scores: np.ndarray) -> List[str]:
-    """The MOTChallenge lines of one frame (boxes given as x1, y1, x2, y2)."""
+    """Format the MOTChallenge lines of one frame (boxes given as x1, y1, x2, y2)."""
     lines = []
     for track_id, box, score in zip(ids, boxes_xyxy, scores):
         x1, y1, x2, y2 = (float(v) for v in box)
