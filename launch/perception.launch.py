@@ -35,6 +35,12 @@ KEYPOINTS = 'keypoints'
 FACE_MESH = 'mediapipe/face_mesh'
 HANDS = 'mediapipe/hands'
 POSE = 'mediapipe/pose'
+DETECTIONS_3D = 'detections_3d'
+KEYPOINTS_3D = 'keypoints_3d'
+#: Placeholders in depth_node's remaps, replaced by the depth_topic / depth_camera_info_topic
+#: launch arguments (ros2_astra_camera with depth_registration:=true publishes the registered
+#: depth on /camera/depth/image_raw; registered depth has the colour camera's intrinsics).
+DEPTH_IMAGE_ARG, DEPTH_INFO_ARG = '$depth_topic', '$depth_camera_info_topic'
 
 Remaps = List[Tuple[str, str]]
 
@@ -59,7 +65,11 @@ NODES: List[Tuple[str, str, Remaps, bool]] = [
     ('visualizer_node', 'enable_visualizer',
      [('camera/image_raw', IMAGE), ('camera/camera_info', CAMERA_INFO)]
      + results(DETECTIONS) + results(KEYPOINTS) + results(FACE_MESH) + results(HANDS)
-     + results(POSE), False),
+     + results(POSE) + [(DETECTIONS_3D, DETECTIONS_3D), (KEYPOINTS_3D, KEYPOINTS_3D)], False),
+    ('depth_node', 'enable_depth',
+     [('depth/image_raw', DEPTH_IMAGE_ARG), ('camera/camera_info', DEPTH_INFO_ARG),
+      ('detections', DETECTIONS), ('keypoints', KEYPOINTS), ('detections_3d', DETECTIONS_3D),
+      ('keypoints_3d', KEYPOINTS_3D)], False),
 ]
 
 ARGUMENTS = [
@@ -74,6 +84,14 @@ ARGUMENTS = [
     ('enable_face_mesh', 'false', 'Start face_mesh_node (mediapipe/face_mesh)'),
     ('enable_hands', 'false', 'Start hands_node (mediapipe/hands)'),
     ('enable_pose', 'false', 'Start pose_node (mediapipe/pose)'),
+    ('enable_depth', 'false', 'Start depth_node (detections_3d, keypoints_3d: 3D from a depth '
+                              'image registered to the colour camera)'),
+    ('depth_topic', '/camera/depth/image_raw',
+     'Registered depth image for depth_node (16UC1 mm / 32FC1 m; the default is the Orbbec '
+     "Astra driver's with depth_registration:=true)"),
+    ('depth_camera_info_topic', CAMERA_INFO,
+     'CameraInfo of the colour camera the depth is registered to (the Astra driver: '
+     '/camera/color/camera_info)'),
     ('enable_visualizer', 'true', 'Start visualizer_node (annotated image and markers)'),
     ('rviz', 'false', 'Start rviz2 with rviz/perception.rviz'),
     ('params_file', DEFAULT_PARAMS, 'YAML with the parameters of every node'),
@@ -119,6 +137,13 @@ def launch_nodes(context: LaunchContext) -> list:
             overrides['source'] = ParameterValue(source, value_type=str)
         if takes_backend and backend:
             overrides['backend'] = backend
+        if executable == 'depth_node':
+            arguments = {DEPTH_IMAGE_ARG: LaunchConfiguration('depth_topic').perform(context),
+                         DEPTH_INFO_ARG: LaunchConfiguration(
+                             'depth_camera_info_topic').perform(context)}
+            remaps = [(source_topic, arguments.get(target, target))
+                      for source_topic, target in remaps]
+            overrides['use_keypoints'] = is_true(context, 'enable_keypoints')
         actions.append(Node(package=PACKAGE, executable=executable, name=executable,
                             namespace=namespace,
                             parameters=[params_file] + ([overrides] if overrides else []),

@@ -34,6 +34,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from .base import LATCHED_QOS, main_for, parse_name_list, PerceptionNode
 from .conversions import bgr_to_image, image_to_bgr, msg_to_detections, parse_label_info, stamp_ns
+from .markers_3d import Markers3DPublisher
 from .stamp_cache import ResultSynchronizer, SyncedFrame
 from ..detection.detections import Detections
 from ..drawing.visualization import (draw_results, frame_markers, ImagePlane, KeypointSet,
@@ -121,6 +122,8 @@ class VisualizerNode(PerceptionNode):
         for topic in keypoint_topics:
             self._subscribe(topic, KEYPOINTS)
         self.create_timer(0.05, self._poll)
+        self.markers_3d = Markers3DPublisher(self, marker_msg,
+                                             keypoint_threshold=self.keypoint_threshold)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._was_wanted = False
         self.get_logger().info('drawing %s on %s -> %s, %s' % (
