@@ -1,0 +1,206 @@
+"""
+depth_node against a real ROS 2, on the real RGB-D frames of shared/data/rgbd.
+
+Pipeline run (namespace /depth_test): the test publishes the colour frame of five people, its
+camera_info (same header) and the registered 16UC1 depth (stamped 4 ms later, as real drivers
+do); the real yolov5_node detects and tracks, depth_node pairs the three by stamp and publishes
+``detections_3d`` with the colour image's stamp and frame. Keypoint run (namespace
+/depth_kp_test, ``use_keypoints:=true``): detections and keypoints computed in this process by
+the real models are published with the depth; ``keypoints_3d`` comes back. Bad depth messages
+(wrong encoding, size mismatch) give one clear error and the node keeps working. Runs wherever
+ROS 2 is sourced; skips elsewhere.
+"""
+import unittest
+
+from conftest import require_ros
+from conftest import SHARED
+
+require_ros()
+
+import cv2  # noqa: E402,I100
+import launch  # noqa: E402
+import launch.actions  # noqa: E402
+import launch_testing.actions  # noqa: E402
+import launch_testing.asserts  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import rclpy  # noqa: E402
+from ros_helpers import image_message  # noqa: E402
+from ros_helpers import load_image  # noqa: E402
+from ros_helpers import node_command  # noqa: E402
+from ros_helpers import node_env  # noqa: E402
+from ros_helpers import spin_until  # noqa: E402
+from sensor_msgs.msg import CameraInfo  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from vision_msgs.msg import Detection2DArray  # noqa: E402
+from vision_msgs.msg import Detection3DArray  # noqa: E402
+
+from jetauto_perception.detection.yolov5 import YoloV5Detector  # noqa: E402
+from jetauto_perception.keypoints.coco17 import COCO_KEYPOINT_NAMES  # noqa: E402
+from jetauto_perception.keypoints.estimator import KeypointEstimator  # noqa: E402
+from jetauto_perception.nodes.conversions import detections_to_msg  # noqa: E402
+from jetauto_perception.nodes.conversions import keypoints_to_msg  # noqa: E402
+
+NAMESPACE = '/depth_test'
+KP_NAMESPACE = '/depth_kp_test'
+RGBD = SHARED / 'data' / 'rgbd' / 'pcl_kinect_a'
+DETECTOR_MODEL = SHARED / 'models' / 'yolov5' / 'yolov5n.onnx'
+POSE_MODEL = SHARED / 'models' / 'pose' / 'simplepose_mbv2_256x192.onnx'
+#: shared/data/rgbd/README.md: torso depth of the five people, left to right.
+PEOPLE_Z = [1.97, 2.31, 2.73, 2.50, 1.79]
+
+
+@pytest.mark.launch_test
+def generate_test_description():
+    detector = launch.actions.ExecuteProcess(
+        cmd=node_command('yolov5_node', 'model_path:=%s' % DETECTOR_MODEL, 'device:=cpu')
+        + ['-r', '__ns:=' + NAMESPACE],
+        additional_env=node_env(), output='screen', name='yolov5_node')
+    depth = launch.actions.ExecuteProcess(
+        cmd=node_command('depth_node', 'slop:=0.02') + ['-r', '__ns:=' + NAMESPACE],
+        additional_env=node_env(), output='screen', name='depth_node')
+    depth_keypoints = launch.actions.ExecuteProcess(
+        cmd=node_command('depth_node', 'use_keypoints:=true') + ['-r', '__ns:=' + KP_NAMESPACE],
+        additional_env=node_env(), output='screen', name='depth_kp_node')
+    return launch.LaunchDescription([detector, depth, depth_keypoints,
+                                     launch_testing.actions.ReadyToTest()])
+
+
+def camera_info(sec, nanosec, frame_id, width=640, height=480):
+    msg = CameraInfo()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
+    msg.header.frame_id = frame_id
+    msg.width, msg.height = width, height
+    msg.distortion_model = 'plumb_bob'
+    msg.d = [0.0] * 5
+    msg.k = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [525.0, 0.0, 319.5, 0.0, 0.0, 525.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def depth_message(depth_mm, sec, nanosec, frame_id, encoding='16UC1'):
+    msg = Image()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(depth_mm.shape[0]), int(depth_mm.shape[1])
+    msg.encoding = encoding
+    msg.step = int(depth_mm.shape[1] * depth_mm.dtype.itemsize)
+    msg.data = np.ascontiguousarray(depth_mm).tobytes()
+    return msg
+
+
+class TestDepthNode(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        rclpy.init()
+        cls.node = rclpy.create_node('depth_node_tester')
+        cls.objects, cls.people = [], []
+        cls.node.create_subscription(Detection3DArray, NAMESPACE + '/detections_3d',
+                                     cls.objects.append, 10)
+        cls.node.create_subscription(Detection3DArray, KP_NAMESPACE + '/keypoints_3d',
+                                     cls.people.append, 10)
+        cls.color_pub = cls.node.create_publisher(Image, NAMESPACE + '/camera/image_raw', 10)
+        cls.pubs = {ns: (cls.node.create_publisher(Image, ns + '/depth/image_raw', 10),
+                         cls.node.create_publisher(CameraInfo, ns + '/camera/camera_info', 10))
+                    for ns in (NAMESPACE, KP_NAMESPACE)}
+        cls.kp_detections = cls.node.create_publisher(Detection2DArray,
+                                                      KP_NAMESPACE + '/detections', 10)
+        cls.kp_keypoints = cls.node.create_publisher(Detection2DArray,
+                                                     KP_NAMESPACE + '/keypoints', 10)
+        cls.color = load_image(RGBD / 'pcl_five_people_color.png')
+        cls.depth = cv2.imread(str(RGBD / 'pcl_five_people_depth.png'), cv2.IMREAD_UNCHANGED)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.destroy_node()
+        rclpy.shutdown()
+
+    def publish_frame(self, sec, depth=None, namespace=NAMESPACE, frame_id='kinect_rgb',
+                      info=None):
+        depth_pub, info_pub = self.pubs[namespace]
+        info_pub.publish(info or camera_info(sec, 0, frame_id))
+        depth_pub.publish(depth if depth is not None
+                          else depth_message(self.depth, sec, 4000000, 'kinect_depth'))
+        if namespace == NAMESPACE:
+            self.color_pub.publish(image_message(self.color, sec, 0, frame_id))
+
+    def wait_for(self, received, sec, publish, timeout=90.0):
+        def found():
+            return any(m.header.stamp.sec == sec for m in received)
+        self.assertTrue(spin_until(self.node, found, timeout, publish, period=1.0),
+                        'nothing for stamp %d' % sec)
+        return next(m for m in received if m.header.stamp.sec == sec)
+
+    def test_1_pipeline_places_the_five_people(self):
+        msg = self.wait_for(self.objects, 100, lambda: self.publish_frame(100))
+        self.assertEqual(msg.header.stamp.nanosec, 0)         # the colour image's stamp ...
+        self.assertEqual(msg.header.frame_id, 'kinect_rgb')   # ... and frame, not the depth's
+        people = sorted((d for d in msg.detections
+                         if d.results[0].hypothesis.class_id == 'person'),
+                        key=lambda d: d.bbox.center.position.x)
+        self.assertEqual(len(people), 5)
+        for det, z in zip(people, PEOPLE_Z):
+            self.assertLessEqual(abs(det.bbox.center.position.z - z), 0.15)
+            self.assertTrue(np.isfinite([det.bbox.center.position.x, det.bbox.size.x]).all())
+            self.assertGreater(det.bbox.size.y, 1.0)
+            self.assertEqual(det.header.frame_id, 'kinect_rgb')
+            self.assertTrue(det.id.isdigit(), 'the track id of the person box: %r' % det.id)
+
+    def test_2_bad_depth_is_one_clear_error_and_the_node_keeps_working(self, proc_output):
+        rgb = depth_message(np.zeros((480, 640, 3), np.uint8), 110, 0, 'kinect_depth', 'bgr8')
+        rgb.step = 640 * 3
+        small = depth_message(self.depth[::2, ::2].copy(), 111, 4000000, 'kinect_depth')
+        for sec, bad, expected in ((110, rgb, 'is not supported'), (111, small, 'registered')):
+            logged = False
+            for _ in range(20):
+                self.publish_frame(sec, depth=bad)
+                try:
+                    proc_output.assertWaitFor(expected, timeout=2.0)
+                    logged = True
+                    break
+                except AssertionError:
+                    continue
+            self.assertTrue(logged, 'no clear error for %s' % expected)
+        msg = self.wait_for(self.objects, 112, lambda: self.publish_frame(112))
+        self.assertGreaterEqual(len(msg.detections), 5)
+
+    def test_3_keypoints_in_3d_carry_the_person_ids(self):
+        detector = YoloV5Detector.from_model(str(DETECTOR_MODEL))
+        estimator = KeypointEstimator.from_model(str(POSE_MODEL))
+        people = detector.detect(self.color).with_label('person')
+        people.track_ids = np.arange(11, 11 + len(people))
+        pose = estimator.estimate(self.color, people.boxes)
+        header = image_message(self.color, 120, 0, 'kinect_rgb').header
+        detections = detections_to_msg(people, header)
+        keypoints = keypoints_to_msg(detections.header, pose.boxes, pose.keypoints,
+                                     COCO_KEYPOINT_NAMES, [d.id for d in detections.detections])
+
+        def publish():
+            self.kp_detections.publish(detections)
+            self.kp_keypoints.publish(keypoints)
+            self.publish_frame(120, namespace=KP_NAMESPACE)
+        msg = self.wait_for(self.people, 120, publish)
+        self.assertEqual(msg.header.frame_id, 'kinect_rgb')
+        self.assertEqual(sorted(d.id for d in msg.detections),
+                         sorted(str(i) for i in range(11, 11 + len(people))))
+        shoulders = 0
+        for det in msg.detections:
+            self.assertEqual(len(det.results), 17)
+            points = np.array([[r.pose.pose.position.x, r.pose.pose.position.y,
+                                r.pose.pose.position.z, r.hypothesis.score]
+                               for r in det.results])
+            self.assertTrue(np.isfinite(points).all())
+            if points[5, 3] > 0 and points[6, 3] > 0:
+                distance = np.linalg.norm(points[5, :3] - points[6, :3])
+                self.assertTrue(0.25 <= distance <= 0.55, distance)
+                shoulders += 1
+        self.assertGreaterEqual(shoulders, 4)
+
+
+@launch_testing.post_shutdown_test()
+class TestShutdown(unittest.TestCase):
+
+    def test_exit_code(self, proc_info):
+        launch_testing.asserts.assertExitCodes(proc_info)
