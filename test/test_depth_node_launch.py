@@ -18,6 +18,7 @@ from conftest import SHARED
 require_ros()
 
 import cv2  # noqa: E402,I100
+from geometry_msgs.msg import TransformStamped  # noqa: E402
 import launch  # noqa: E402
 import launch.actions  # noqa: E402
 import launch_testing.actions  # noqa: E402
@@ -25,6 +26,8 @@ import launch_testing.asserts  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import rclpy  # noqa: E402
+from rclpy.qos import DurabilityPolicy  # noqa: E402
+from rclpy.qos import QoSProfile  # noqa: E402
 from ros_helpers import image_message  # noqa: E402
 from ros_helpers import load_image  # noqa: E402
 from ros_helpers import node_command  # noqa: E402
@@ -32,6 +35,7 @@ from ros_helpers import node_env  # noqa: E402
 from ros_helpers import spin_until  # noqa: E402
 from sensor_msgs.msg import CameraInfo  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 from vision_msgs.msg import Detection3DArray  # noqa: E402
 
@@ -43,6 +47,7 @@ from jetauto_perception.nodes.conversions import keypoints_to_msg  # noqa: E402
 
 NAMESPACE = '/depth_test'
 KP_NAMESPACE = '/depth_kp_test'
+TF_NAMESPACE = '/depth_tf_test'
 RGBD = SHARED / 'data' / 'rgbd' / 'pcl_kinect_a'
 DETECTOR_MODEL = SHARED / 'models' / 'yolov5' / 'yolov5n.onnx'
 POSE_MODEL = SHARED / 'models' / 'pose' / 'simplepose_mbv2_256x192.onnx'
@@ -62,7 +67,12 @@ def generate_test_description():
     depth_keypoints = launch.actions.ExecuteProcess(
         cmd=node_command('depth_node', 'use_keypoints:=true') + ['-r', '__ns:=' + KP_NAMESPACE],
         additional_env=node_env(), output='screen', name='depth_kp_node')
-    return launch.LaunchDescription([detector, depth, depth_keypoints,
+    depth_tf = launch.actions.ExecuteProcess(
+        cmd=node_command('depth_node', 'target_frame:=base_link')
+        + ['-r', '__ns:=' + TF_NAMESPACE, '-r', '/tf:=%s/tf' % TF_NAMESPACE,
+           '-r', '/tf_static:=%s/tf_static' % TF_NAMESPACE],
+        additional_env=node_env(), output='screen', name='depth_tf_node')
+    return launch.LaunchDescription([detector, depth, depth_keypoints, depth_tf,
                                      launch_testing.actions.ReadyToTest()])
 
 
@@ -101,10 +111,15 @@ class TestDepthNode(unittest.TestCase):
                                      cls.objects.append, 10)
         cls.node.create_subscription(Detection3DArray, KP_NAMESPACE + '/keypoints_3d',
                                      cls.people.append, 10)
+        cls.moved = []
+        cls.node.create_subscription(Detection3DArray, TF_NAMESPACE + '/detections_3d',
+                                     cls.moved.append, 10)
+        cls.tf_detections = cls.node.create_publisher(Detection2DArray,
+                                                      TF_NAMESPACE + '/detections', 10)
         cls.color_pub = cls.node.create_publisher(Image, NAMESPACE + '/camera/image_raw', 10)
         cls.pubs = {ns: (cls.node.create_publisher(Image, ns + '/depth/image_raw', 10),
                          cls.node.create_publisher(CameraInfo, ns + '/camera/camera_info', 10))
-                    for ns in (NAMESPACE, KP_NAMESPACE)}
+                    for ns in (NAMESPACE, KP_NAMESPACE, TF_NAMESPACE)}
         cls.kp_detections = cls.node.create_publisher(Detection2DArray,
                                                       KP_NAMESPACE + '/detections', 10)
         cls.kp_keypoints = cls.node.create_publisher(Detection2DArray,
@@ -197,6 +212,46 @@ class TestDepthNode(unittest.TestCase):
                 self.assertTrue(0.25 <= distance <= 0.55, distance)
                 shoulders += 1
         self.assertGreaterEqual(shoulders, 4)
+
+    def test_4_target_frame_through_tf(self, proc_output):
+        people = YoloV5Detector.from_model(str(DETECTOR_MODEL)).detect(self.color)
+        people = people.with_label('person')
+
+        def publish(sec):
+            header = image_message(self.color, sec, 0, 'kinect_rgb').header
+            self.tf_detections.publish(detections_to_msg(people, header))
+            self.publish_frame(sec, namespace=TF_NAMESPACE)
+        logged = False
+        for sec in range(130, 150):   # no transform yet: one clear error, no crash
+            publish(sec)
+            try:
+                proc_output.assertWaitFor("no transform from 'kinect_rgb' to target_frame "
+                                          "'base_link'", timeout=1.5)
+                logged = True
+                break
+            except AssertionError:
+                continue
+        self.assertTrue(logged)
+        self.assertFalse(self.moved)
+        # base_link: x forward, y left, z up, 1 m above the optical frame (REP 103 rotation)
+        static = TransformStamped()
+        static.header.frame_id, static.child_frame_id = 'base_link', 'kinect_rgb'
+        static.transform.translation.z = 1.0
+        rotation = static.transform.rotation
+        rotation.x, rotation.y, rotation.z, rotation.w = -0.5, 0.5, -0.5, 0.5
+        tf_publisher = self.node.create_publisher(
+            TFMessage, TF_NAMESPACE + '/tf_static',
+            QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        tf_publisher.publish(TFMessage(transforms=[static]))
+        msg = self.wait_for(self.moved, 160, lambda: publish(160))
+        self.assertEqual(msg.header.frame_id, 'base_link')
+        nearest = min(msg.detections, key=lambda d: d.bbox.center.position.x)
+        # the nearest person (z 1.79 m in the optical frame) is 1.79 m ahead, 1 m above ...
+        self.assertLessEqual(abs(nearest.bbox.center.position.x - 1.79), 0.15)
+        # ... and the leftmost (X -0.88 m, image left) is on base_link's left (+y)
+        leftmost = max(msg.detections, key=lambda d: d.bbox.center.position.y)
+        self.assertAlmostEqual(leftmost.bbox.center.position.y, 0.88, delta=0.15)
+        self.assertTrue(all(abs(d.bbox.center.position.z - 1.0) < 0.6 for d in msg.detections))
 
 
 @launch_testing.post_shutdown_test()
