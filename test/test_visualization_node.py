@@ -112,6 +112,43 @@ class TestVisualizerNode(unittest.TestCase):
         self.assertEqual(text.text, 'person 0.90')
         self.assertEqual(text.header.frame_id, 'test_cam')
 
+    def test_3d_results_become_markers(self):
+        from jetauto_perception.nodes.spatial_conversions import (keypoints3d_to_msg,
+                                                                  objects_to_msg)
+        from jetauto_perception.spatial.localize import Keypoints3D, Object3D
+        from vision_msgs.msg import Detection3DArray
+        received = []
+        self.node.create_subscription(MarkerArray, '/visualizer_node/markers_3d',
+                                      received.append, 10)
+        objects = self.node.create_publisher(Detection3DArray, 'detections_3d', 10)
+        people = self.node.create_publisher(Detection3DArray, 'keypoints_3d', 10)
+        header = Header(frame_id='depth_cam')
+        bottle = Object3D('bottle', 0.8, (0, 0, 1, 1), np.array([0.1, 0.0, 0.64]),
+                          np.array([0.1, 0.2, 0.1]), '7')
+        points = np.zeros((17, 4))
+        points[5], points[6] = [-0.2, -0.4, 2.0, 0.9], [0.2, -0.4, 2.0, 0.9]
+        person = Keypoints3D((0, 0, 1, 1), 0.9, points, '3')
+        deadline = time.monotonic() + 30.0
+        namespaces = set()
+        while time.monotonic() < deadline and not {'detections_3d',
+                                                   'keypoints_3d/skeleton'} <= namespaces:
+            objects.publish(objects_to_msg([bottle], header))
+            people.publish(keypoints3d_to_msg([person], ['k%d' % k for k in range(17)], header))
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:
+                rclpy.spin_once(self.node, timeout_sec=0.05)
+            namespaces = {m.ns for array in received for m in array.markers}
+        self.assertTrue({'detections_3d', 'detections_3d/labels', 'keypoints_3d/skeleton',
+                         'keypoints_3d/points'} <= namespaces, namespaces)
+        box = next(m for a in received for m in a.markers if m.ns == 'detections_3d')
+        self.assertEqual(box.header.frame_id, 'depth_cam')
+        self.assertEqual(len(box.points), 24)   # 12 edges
+        xs = [p.x for p in box.points]
+        self.assertAlmostEqual(min(xs), 0.05)
+        self.assertAlmostEqual(max(xs), 0.15)
+        label = next(m for a in received for m in a.markers if m.ns == 'detections_3d/labels')
+        self.assertEqual(label.text, 'bottle #7 0.65 m')
+
 
 @launch_testing.post_shutdown_test()
 class TestShutdown(unittest.TestCase):
