@@ -134,3 +134,18 @@ def test_bad_flags_and_params_file_are_clear_errors(tmp_path):
         launch(enable_hands='maybe')
     with pytest.raises(FileNotFoundError, match='params_file'):
         launch(params_file=str(tmp_path / 'none.yaml'))
+
+
+def test_depth_node_takes_the_depth_topics_and_keypoints():
+    nodes = launch(enable_depth='true', enable_keypoints='true',
+                   depth_topic='/cam/aligned_depth/image_raw')
+    assert 'depth_node' in nodes
+    topics = remaps(nodes['depth_node'])
+    assert topics['depth/image_raw'] == '/cam/aligned_depth/image_raw'
+    assert topics['camera/camera_info'] == 'camera/camera_info'
+    assert topics['detections'] == 'detections' and topics['keypoints'] == 'keypoints'
+    assert parameters(nodes['depth_node'])['use_keypoints'] is True
+    default = launch(enable_depth='true')
+    assert remaps(default['depth_node'])['depth/image_raw'] == '/camera/depth/image_raw'
+    assert parameters(default['depth_node'])['use_keypoints'] is False
+    assert remaps(default['visualizer_node'])['detections_3d'] == 'detections_3d'
