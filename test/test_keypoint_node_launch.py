@@ -110,7 +110,9 @@ class TestKeypointNode(unittest.TestCase):
     def test_1_image_and_detections_of_one_stamp_give_keypoints_per_person(self):
         self.assertGreaterEqual(len(self.people), 3)
         image = image_message(self.bus, 777, 42, 'test_cam')
-        detections = detections_to_msg(self.found, image.header)  # the bus too: not a person
+        tracked = self.found.select(np.ones(len(self.found), bool))
+        tracked.track_ids = np.arange(40, 40 + len(tracked))  # as yolov5_node's tracker sets
+        detections = detections_to_msg(tracked, image.header)  # the bus too: not a person
 
         def publish():
             self.detections.publish(detections)  # detections first, the image after
@@ -119,6 +121,9 @@ class TestKeypointNode(unittest.TestCase):
         self.assertEqual(msg.header.frame_id, 'test_cam')
         order = sorted(range(len(self.people)), key=lambda i: -self.people.scores[i])
         self.assert_coco_people(msg, self.people.boxes[order])
+        person_ids = [str(40 + i) for i in np.flatnonzero(self.found.class_ids == 0)]
+        # each person instance carries the id (track id) of its person box
+        self.assertEqual([d.id for d in msg.detections], [person_ids[i] for i in order])
         for det in msg.detections:
             self.assertEqual((det.header.stamp.sec, det.header.stamp.nanosec), (777, 42))
 
