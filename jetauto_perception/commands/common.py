@@ -6,7 +6,9 @@ import os
 import sys
 import time
 
+from ..detection.yolov5 import resolve_class_filter
 from ..engines.base import EngineConfig
+from ..errors import PerceptionError
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,3 +67,13 @@ def ensure_dir(path: str) -> str:
     if path:
         os.makedirs(path, exist_ok=True)
     return path
+
+
+def apply_class_filter(detector, classes: str) -> None:
+    """Keep only the comma-separated class names / ids of ``classes`` ('' = all)."""
+    if not classes:
+        return
+    try:
+        detector.classes = resolve_class_filter(classes.split(','), detector.class_names)
+    except ValueError as exc:
+        raise PerceptionError(str(exc)) from None

@@ -7,13 +7,13 @@ import sys
 
 import cv2
 
-from .common import add_engine_arguments, engine_config_from, ensure_dir, Progress
+from .common import (add_engine_arguments, apply_class_filter, engine_config_from, ensure_dir,
+                     Progress)
 from .jsonl import JsonlWriter
 from ..detection.cuda_yolo import create_yolov5_detector
-from ..detection.yolov5 import load_class_names, resolve_class_filter
+from ..detection.yolov5 import load_class_names
 from ..drawing.draw import draw_detections
 from ..engines.factory import create_engine
-from ..errors import PerceptionError
 from ..models.manifest import resolve_model
 from ..sources.files import is_video, iterate_frames, list_images
 from ..timing import StageStats
@@ -48,12 +48,7 @@ def run(args: argparse.Namespace) -> int:
         class_names=load_class_names(args.labels) if args.labels else None,
         conf_threshold=args.conf, iou_threshold=args.iou, max_det=args.max_det,
         multi_label=args.multi_label)
-    if args.classes:
-        try:
-            detector.classes = resolve_class_filter(args.classes.split(','),
-                                                    detector.class_names)
-        except ValueError as exc:
-            raise PerceptionError(str(exc)) from None
+    apply_class_filter(detector, args.classes)
     save_dir = ensure_dir(args.save_dir)
     total = len(list_images(args.source)) if os.path.isdir(args.source) else 0
     progress = Progress('detect', total)

@@ -10,9 +10,9 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from .common import add_engine_arguments, engine_config_from
+from .common import add_engine_arguments, apply_class_filter, engine_config_from
 from .jsonl import JsonlWriter
-from ..detection.yolov5 import resolve_class_filter, YoloV5Detector
+from ..detection.yolov5 import YoloV5Detector
 from ..errors import PerceptionError, SourceError
 from ..models.manifest import resolve_model
 from ..sources.camera_info import load_calibration
@@ -88,12 +88,7 @@ def run(args: argparse.Namespace) -> int:
     engine_config = engine_config_from(args)
     detector = YoloV5Detector.from_model(resolve_model(args.model), engine_config,
                                          conf_threshold=args.conf)
-    if args.classes:
-        try:
-            detector.classes = resolve_class_filter(args.classes.split(','),
-                                                    detector.class_names)
-        except ValueError as exc:
-            raise PerceptionError(str(exc)) from None
+    apply_class_filter(detector, args.classes)
     estimator = None
     if args.keypoint_model:
         from ..keypoints.estimator import KeypointEstimator

@@ -7,9 +7,8 @@ import os
 import sys
 import time
 
-from .common import add_engine_arguments, engine_config_from, Progress
+from .common import add_engine_arguments, apply_class_filter, engine_config_from, Progress
 from ..detection.cuda_yolo import create_yolov5_detector
-from ..detection.yolov5 import resolve_class_filter
 from ..engines.factory import create_engine
 from ..errors import PerceptionError
 from ..models.manifest import resolve_model
@@ -94,12 +93,7 @@ def run(args: argparse.Namespace) -> int:
     detector = create_yolov5_detector(create_engine(resolve_model(args.model),
                                                     engine_config_from(args)),
                                       'cpu', conf_threshold=conf)
-    if args.classes:
-        try:
-            detector.classes = resolve_class_filter(args.classes.split(','),
-                                                    detector.class_names)
-        except ValueError as exc:
-            raise PerceptionError(str(exc)) from None
+    apply_class_filter(detector, args.classes)
     fps = source_fps(args.source, args.fps)
     tracker = ByteTracker(config)
     progress = Progress('track', 0)
