@@ -15,6 +15,7 @@ from jetauto_perception.errors import ModelError  # noqa: E402
 from jetauto_perception.evaluation.keypoint_oks import load_coco_keypoints  # noqa: E402
 from jetauto_perception.evaluation.keypoint_oks import matched_oks  # noqa: E402
 from jetauto_perception.landmarks import mediapipe_tasks as ml  # noqa: E402
+from jetauto_perception.landmarks.task_runner import stamp_to_ms  # noqa: E402
 from jetauto_perception.sources.files import iterate_frames  # noqa: E402
 from jetauto_perception.sources.files import list_images  # noqa: E402
 
@@ -98,9 +99,9 @@ def test_names_and_written_out_skeletons_match_the_installed_package():
 
 
 def test_stamp_to_ms():
-    assert ml.stamp_to_ms(0, 0) == 0
-    assert ml.stamp_to_ms(12, 345678901) == 12345
-    assert ml.stamp_to_ms(1700000000, 999999999) == 1700000000999
+    assert stamp_to_ms(0, 0) == 0
+    assert stamp_to_ms(12, 345678901) == 12345
+    assert stamp_to_ms(1700000000, 999999999) == 1700000000999
 
 
 # -- face -------------------------------------------------------------------------------------
@@ -212,96 +213,6 @@ def test_segmentation_mask_is_optional(pose):
     outside = mask.copy()
     outside[y1:y2, x1:x2] = 0
     assert outside.sum() < 0.2 * mask.sum()
-
-
-# -- the two result readers -------------------------------------------------------------------
-
-def c_results_readable():
-    """Whether this mediapipe is one whose C results the wrapper can read (1.x ctypes wheels)."""
-    try:
-        from mediapipe.tasks.python.vision import face_landmarker
-        return hasattr(face_landmarker, 'MpFaceLandmarkerResultC')
-    except ImportError:
-        return False
-
-
-READER_IMAGES = {
-    'face': [('data', 'images', 'faces', 'cofw_001766.jpg')],
-    'hands': [('data', 'images', 'hands', name) for name in
-              ('freihand_00000355.jpg', 'onehand10k_9.jpg', 'onehand10k_1402.jpg')],
-    'pose': [('data', 'images', 'bus.jpg'), ('data', 'images', 'zidane.jpg'),
-             ('data', 'coco_kpts', '000000000785.jpg')],
-}
-
-
-@pytest.mark.parametrize('task', ml.TASKS)
-def test_c_results_equal_the_public_result_objects(task):
-    if not c_results_readable():
-        pytest.skip('mediapipe %s has no ctypes results (0.10 wheels): the public objects are '
-                    'read' % mediapipe.__version__)
-    options = ml.LandmarkerOptions(max_instances=4, output_face_blendshapes=task == 'face')
-    with ml.MediaPipeLandmarker(task, model(task), options) as direct, \
-            ml.MediaPipeLandmarker(task, model(task), options, read_c_results=False) as public:
-        assert public.result_reader == 'objects'
-        for parts in READER_IMAGES[task]:
-            image = cv2.imread(str(shared_path(*parts)))
-            for stamp in (None, 1000):  # IMAGE and VIDEO mode (fresh graphs: same results)
-                got, want = direct.detect(image, stamp), public.detect(image, stamp)
-                assert direct.result_reader == 'c', direct.c_results_off
-                assert len(want) >= 1, parts
-                assert ml._compare_instances(got.instances, want.instances) == '', parts
-                for a, b in zip(got, want):
-                    assert a.keypoints.shape == (len(direct.names), 4)
-                    np.testing.assert_array_equal(a.keypoints, b.keypoints)
-                    assert (a.label, a.score, a.bbox) == (b.label, b.score, b.bbox)
-                    assert a.blendshapes == b.blendshapes
-                    assert (len(a.blendshapes) == 52) == (task == 'face')
-            direct.close()
-            public.close()
-
-
-def broken_values(reader):
-    """A mediapipe whose C structs changed under the same names: values read wrongly."""
-    read = reader.landmarks
-    return 'landmarks', lambda *a: [r + 0.01 for r in read(*a)], 'differ from its Python'
-
-
-def broken_struct(reader):
-    def fail(*args):
-        raise TypeError('an unexpected pointer type')
-    return 'landmarks', fail, 'cannot read its C result'
-
-
-def broken_call(reader):
-    def fail(image, stamp):
-        raise AttributeError("'Image' object has no attribute '_image_ptr'")
-    return 'detect', fail, 'cannot call its C API'
-
-
-@pytest.mark.parametrize('breakage', [broken_values, broken_struct, broken_call])
-def test_reader_falls_back_to_the_public_objects(monkeypatch, breakage):
-    if not c_results_readable():
-        pytest.skip('mediapipe %s has no ctypes results' % mediapipe.__version__)
-    image = cv2.imread(str(shared_path('data', 'images', 'hands', 'onehand10k_9.jpg')))
-    with ml.MediaPipeLandmarker('hands', model('hands')) as landmarker, \
-            ml.MediaPipeLandmarker('hands', model('hands'), read_c_results=False) as public:
-        reader = landmarker._readers['video']
-        name, replacement, reason = breakage(reader)
-        monkeypatch.setattr(reader, name, replacement)
-        result = landmarker.detect(image, 1000)
-        assert landmarker.result_reader == 'objects'
-        assert reason in landmarker.c_results_off
-        expected = public.detect(image, 1000)
-        assert ml._compare_instances(result.instances, expected.instances) == ''
-        later = landmarker.detect(image, 1033)  # and it stays with the public objects
-        assert len(later) == 1 and later.instances[0].label == 'Right'
-
-
-def test_segmentation_masks_use_the_public_objects():
-    with ml.MediaPipeLandmarker('pose', model('pose'),
-                                ml.LandmarkerOptions(output_segmentation_masks=True)) as masked:
-        assert masked.result_reader == 'objects'
-        assert 'segmentation masks' in masked.c_results_off
 
 
 # -- running modes ----------------------------------------------------------------------------

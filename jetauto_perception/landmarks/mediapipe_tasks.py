@@ -7,16 +7,9 @@ which bundles no models: the ``.task`` files come through the models manifest) o
 returns :class:`LandmarkResult`: one :class:`LandmarkInstance` per face / hand / body with its
 keypoints in source-image pixels.
 
-Running modes. ``detect(image, timestamp_ms)`` uses MediaPipe's VIDEO mode (landmarks tracked
-from frame to frame, the detector only runs when tracking is lost), which needs strictly
-increasing timestamps:
-
-- a later stamp than the previous VIDEO frame -> VIDEO mode;
-- no stamp (``None``) or the same stamp again (a republished frame, a camera that does not stamp)
-  -> IMAGE mode on a second landmarker created on first use; the tracking state is untouched;
-- an earlier stamp (a looping file or bag, a reset simulation clock) -> the video stream
-  restarts: the VIDEO landmarker is recreated, so this frame is detected from scratch (exactly as
-  in IMAGE mode) and the frames after it are tracked again (``stream_restarts`` counts these).
+Running modes: VIDEO mode (landmarks tracked from frame to frame, the detector only runs when
+tracking is lost) for increasing timestamps, IMAGE mode without a stamp or for a repeated one, a
+fresh video stream when stamps go backwards (``landmarks.task_runner``).
 
 Keypoints are ``(K, 4)`` float32 rows ``x, y, z, score``: x and y in source pixels, z is
 MediaPipe's relative depth (origin at the wrist / hips / head centre, roughly the scale of the
@@ -24,31 +17,20 @@ normalised x, smaller = nearer the camera), score is the pose
 landmark's visibility. MediaPipe reports no per-landmark confidence for face and hand landmarks:
 their score is 1.0 (the instance as a whole passed ``min_presence_confidence``).
 
-Result readers. mediapipe 1.x wheels run the Tasks API through MediaPipe's C API and build one
-Python object per landmark from its C result; turning those back into arrays costs as much
-again (together ~0.6 ms per 478-point face, 10 % of the face model's time on a desktop CPU).
-Where it can, the wrapper calls the same C function and reads the C result straight into numpy
-(:class:`CResultReader`, ``result_reader == 'c'``); it checks its first non-empty result against
-MediaPipe's own Python objects and otherwise uses those (``c_results_off`` says why). mediapipe
-0.10 wheels (the only ones for aarch64) and pose segmentation masks use the public objects.
+Results are read from MediaPipe's public result objects (one ``NormalizedLandmark`` per
+landmark), one pass per coordinate into numpy.
 """
 from __future__ import annotations
 
-import ctypes
 from dataclasses import dataclass, field
 import importlib
 from itertools import chain
 from operator import attrgetter
-import os
-from time import perf_counter
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-import cv2
 import numpy as np
 
-from ..errors import BackendUnavailableError, ImageFormatError, ModelError
-from ..models.manifest import verify_model
-from ..timing import StageTimes
+from .task_runner import check_unit, MediaPipeTask
 
 Edge = Tuple[int, int]
 
@@ -197,11 +179,6 @@ def check_task(task: str) -> str:
     return task
 
 
-def stamp_to_ms(sec: int, nanosec: int) -> int:
-    """Convert a ROS ``builtin_interfaces/Time`` to integer milliseconds (MediaPipe's unit)."""
-    return int(sec) * 1000 + int(nanosec) // 1000000
-
-
 # -- results ----------------------------------------------------------------------------------
 
 @dataclass
@@ -283,238 +260,57 @@ class LandmarkerOptions:
             raise ValueError('max_instances must be 1-100, got %s' % self.max_instances)
         for name in ('min_detection_confidence', 'min_presence_confidence',
                      'min_tracking_confidence'):
-            value = float(getattr(self, name))
-            if not 0.0 <= value <= 1.0:
-                raise ValueError('%s must be within 0-1, got %s' % (name, value))
+            check_unit(name, getattr(self, name))
         return self
 
 
 # -- the wrapper ------------------------------------------------------------------------------
 
-def import_vision() -> Any:
-    """``mediapipe.tasks.python.vision`` or a BackendUnavailableError naming the fix."""
-    try:
-        from mediapipe.tasks.python import vision
-    except ImportError as exc:
-        raise BackendUnavailableError('the MediaPipe Tasks API is not importable (%s): '
-                                      '`pip install mediapipe` (0.10 or later)' % exc) from None
-    return vision
-
-
-def _one_line(text: object) -> str:
-    return ' '.join(str(text).split())
-
-
-class MediaPipeLandmarker:
-    """A face / hand / pose landmarker on BGR images; see the module docstring for the modes."""
+class MediaPipeLandmarker(MediaPipeTask):
+    """A face / hand / pose landmarker on BGR images (running modes: ``task_runner``)."""
 
     def __init__(self, task: str, model_path: str,
-                 options: Optional[LandmarkerOptions] = None,
-                 read_c_results: bool = True) -> None:
+                 options: Optional[LandmarkerOptions] = None) -> None:
         self.task = check_task(task)
-        self.model_path = str(model_path)
-        self.options = (options or LandmarkerOptions()).check()
         self.names = KEYPOINT_NAMES[task]
-        self.timings = StageTimes()
-        self.stream_restarts = 0
-        self._vision = import_vision()
-        self._mp = importlib.import_module('mediapipe')
-        if not os.path.isfile(self.model_path):
-            raise ModelError("MediaPipe model file not found: '%s' (run `jetauto-perception "
-                             'models fetch %s`)' % (self.model_path, DEFAULT_MODELS[task]))
-        #: The live MediaPipe landmarkers by running mode ('video', 'image'). Close them (close()
-        #: or ``with``) before the interpreter exits: mediapipe 1.x's own __del__ fails that late.
-        self._landmarkers: Dict[str, Any] = {}
-        #: Direct C-result readers of the live landmarkers (see :class:`CResultReader`).
-        self._readers: Dict[str, CResultReader] = {}
-        #: Why results are read through MediaPipe's Python objects ('' while read directly).
-        self.c_results_off = '' if read_c_results else 'turned off by the caller'
-        self._c_results_checked = False
-        self._last_ms: Optional[int] = None
-        # fail at construction, not on the first frame, when the bundle is unusable
-        self._landmarker('video')
+        self.kind = '%s landmarker bundle' % task
+        self.default_model = DEFAULT_MODELS[task]
+        super().__init__(model_path, options or LandmarkerOptions())
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def _create(self, mode: str) -> Any:
+    def task_options(self, base_options: Any, running_mode: Any) -> Tuple[Any, Any]:
         vision = self._vision
-        from mediapipe.tasks.python.core.base_options import BaseOptions
         opts = self.options
-        common = {'base_options': BaseOptions(model_asset_path=self.model_path),
-                  'running_mode': getattr(vision.RunningMode, mode),
+        common = {'base_options': base_options, 'running_mode': running_mode,
                   'min_tracking_confidence': float(opts.min_tracking_confidence)}
         if self.task == 'face':
-            cls = vision.FaceLandmarker
-            task_options = vision.FaceLandmarkerOptions(
+            return vision.FaceLandmarker, vision.FaceLandmarkerOptions(
                 num_faces=int(opts.max_instances),
                 min_face_detection_confidence=float(opts.min_detection_confidence),
                 min_face_presence_confidence=float(opts.min_presence_confidence),
                 output_face_blendshapes=bool(opts.output_face_blendshapes), **common)
-        elif self.task == 'hands':
-            cls = vision.HandLandmarker
-            task_options = vision.HandLandmarkerOptions(
+        if self.task == 'hands':
+            return vision.HandLandmarker, vision.HandLandmarkerOptions(
                 num_hands=int(opts.max_instances),
                 min_hand_detection_confidence=float(opts.min_detection_confidence),
                 min_hand_presence_confidence=float(opts.min_presence_confidence), **common)
-        else:
-            cls = vision.PoseLandmarker
-            task_options = vision.PoseLandmarkerOptions(
-                num_poses=int(opts.max_instances),
-                min_pose_detection_confidence=float(opts.min_detection_confidence),
-                min_pose_presence_confidence=float(opts.min_presence_confidence),
-                output_segmentation_masks=bool(opts.output_segmentation_masks), **common)
-        try:
-            return cls.create_from_options(task_options)
-        except (RuntimeError, ValueError, OSError) as exc:
-            reason = _one_line(exc)
-        if verify_model(self.model_path) is False:
-            reason += "; its sha256 differs from the manifest's: the file is damaged"
-        raise ModelError("cannot load '%s': corrupt or not a MediaPipe %s landmarker bundle "
-                         '(%s); get %s with `jetauto-perception models fetch --force %s`'
-                         % (self.model_path, self.task, reason, DEFAULT_MODELS[self.task],
-                            DEFAULT_MODELS[self.task]))
-
-    def _landmarker(self, mode: str) -> Any:
-        landmarker = self._landmarkers.get(mode)
-        if landmarker is None:
-            landmarker = self._landmarkers[mode] = self._create(mode.upper())
-            self._attach_reader(mode, landmarker)
-        return landmarker
-
-    def _attach_reader(self, mode: str, landmarker: Any) -> None:
-        """Read ``landmarker``'s C results directly unless that is off or impossible."""
-        self._readers.pop(mode, None)
-        if not self.c_results_off:
-            try:
-                self._readers[mode] = CResultReader(self.task, landmarker,
-                                                    self.options.output_segmentation_masks)
-            except CResultsUnavailable as exc:
-                self._use_public_objects(str(exc))
-
-    def _use_public_objects(self, reason: str) -> None:
-        """Read results through MediaPipe's Python objects from now on, for ``reason``."""
-        self.c_results_off = reason
-        self._readers.clear()
-
-    @property
-    def result_reader(self) -> str:
-        """``c`` (MediaPipe's C results read directly) or ``objects`` (the public Python API)."""
-        return 'objects' if self.c_results_off else 'c'
-
-    def reconfigure(self, options: LandmarkerOptions) -> None:
-        """Use new options from the next frame on (the landmarkers are rebuilt)."""
-        options.check()
-        previous, self.options = self.options, options
-        try:
-            video = self._create('VIDEO')
-        except ModelError:
-            self.options = previous
-            raise
-        self.close()
-        self._landmarkers['video'] = video
-        self._attach_reader('video', video)
-
-    def close(self) -> None:
-        """Release the MediaPipe graphs (a later detect creates them again)."""
-        self._readers.clear()
-        _close_landmarkers(self._landmarkers)
-        self._last_ms = None
+        return vision.PoseLandmarker, vision.PoseLandmarkerOptions(
+            num_poses=int(opts.max_instances),
+            min_pose_detection_confidence=float(opts.min_detection_confidence),
+            min_pose_presence_confidence=float(opts.min_presence_confidence),
+            output_segmentation_masks=bool(opts.output_segmentation_masks), **common)
 
     def __enter__(self) -> 'MediaPipeLandmarker':
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- inference ---------------------------------------------------------------------------
     def detect(self, image_bgr: np.ndarray, timestamp_ms: Optional[int] = None) -> LandmarkResult:
         """Landmarks of one ``(H, W, 3)`` uint8 BGR image; ``timestamp_ms`` selects the mode."""
-        if (not isinstance(image_bgr, np.ndarray) or image_bgr.dtype != np.uint8
-                or image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.size == 0):
-            raise ImageFormatError('expected an (H, W, 3) uint8 BGR image, got %s %s' % (
-                getattr(image_bgr, 'shape', type(image_bgr).__name__),
-                getattr(image_bgr, 'dtype', '')))
-        # plain perf_counter stamps: this wrapper's own cost is what the benchmark measures
-        start = perf_counter()
-        mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
-                                  data=cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
-        converted = perf_counter()
-        if timestamp_ms is not None and timestamp_ms != self._last_ms:
-            if self._last_ms is not None and timestamp_ms < self._last_ms:
-                self._restart_stream()
-            mode, stamp = 'video', int(timestamp_ms)
-        else:
-            mode, stamp = 'image', None
+        raw, mode = self.run(image_bgr, timestamp_ms)
         height, width = image_bgr.shape[:2]
-        landmarker = self._landmarker(mode)
-        reader = self._readers.get(mode)
-        found = None
-        if reader is not None:
-            found = self._detect_c(reader, mp_image, stamp, width, height)
-        if found is None:
-            raw = landmarker.detect(mp_image) if stamp is None else \
-                landmarker.detect_for_video(mp_image, stamp)
-            inferred = perf_counter()
-            instances = self._instances(raw, width, height)
-        else:
-            instances, inferred = found
-        if stamp is not None:
-            self._last_ms = stamp
-        ms = self.timings.ms
-        ms.clear()
-        ms['pre'] = (converted - start) * 1e3
-        ms['infer'] = (inferred - converted) * 1e3
-        ms['post'] = (perf_counter() - inferred) * 1e3
+        instances = self._instances(raw, width, height)
+        self.converted()
         return LandmarkResult(self.task, instances, width, height, mode, timestamp_ms)
 
-    def _detect_c(self, reader: 'CResultReader', mp_image: Any, stamp: Optional[int],
-                  width: int, height: int) -> Optional[Tuple[List[LandmarkInstance], float]]:
-        """
-        Detect through ``reader``; return the instances and when inference ended.
-
-        None when the C function could not even be called (then nothing ran: the caller uses
-        the public API). Any doubt about the C result switches to the public objects for good.
-        """
-        try:
-            result = reader.detect(mp_image, stamp)
-        except (AttributeError, ctypes.ArgumentError) as exc:  # raised before the C call
-            self._use_public_objects('cannot call its C API (%s)' % _one_line(exc))
-            return None
-        inferred = perf_counter()
-        try:
-            try:
-                instances = self._instances_c(reader, result, width, height)
-            except (AttributeError, TypeError, ValueError, IndexError) as exc:
-                self._use_public_objects('cannot read its C result (%s)' % _one_line(exc))
-                return self._instances(reader.public_result(result), width, height), inferred
-            if instances and not self._c_results_checked:
-                # once, on the first result with instances: the public reader of the very
-                # same C result must agree, else this mediapipe's structs are not what we read
-                expected = self._instances(reader.public_result(result), width, height)
-                mismatch = _compare_instances(instances, expected)
-                self._c_results_checked = True
-                if mismatch:
-                    self._use_public_objects('its C results differ from its Python objects '
-                                             '(%s)' % mismatch)
-                    instances = expected
-        finally:
-            reader.close(result)
-        return instances, inferred
-
-    def _restart_stream(self) -> None:
-        """Stamps went backwards: a fresh VIDEO graph (MediaPipe refuses earlier stamps)."""
-        self.stream_restarts += 1
-        self._readers.pop('video', None)
-        video = self._landmarkers.pop('video', None)
-        if video is not None:
-            video.close()
-        self._last_ms = None
-
     # -- result conversion -------------------------------------------------------------------
-    # Two readers give the same instances: MediaPipe's public Python result objects, and (where
-    # mediapipe >= 1.0's ctypes bindings allow) its C result read straight into numpy. The
-    # public objects cost ~1 us per landmark to build (0.4 ms per face) and as much again to
-    # read; the C result is one memory view per instance.
-
     def _instances(self, raw: Any, width: int, height: int) -> List[LandmarkInstance]:
         """Instances from the public result objects."""
         instances = []
@@ -545,40 +341,18 @@ class MediaPipeLandmarker:
                                             mask))
         return instances
 
-    def _instances_c(self, reader: 'CResultReader', result: Any, width: int,
-                     height: int) -> List[LandmarkInstance]:
-        """Instances from a C result (see :class:`CResultReader`)."""
-        instances = []
-        for i, normalized in enumerate(reader.landmarks(result, self.task == 'pose')):
-            handedness = reader.handedness(result, i) if self.task == 'hands' else None
-            blendshapes = reader.blendshapes(result, i) if self.task == 'face' else None
-            instances.append(self._instance(normalized, width, height, handedness, blendshapes))
-        return instances
-
     def _instance(self, normalized: np.ndarray, width: int, height: int,
                   handedness: Optional[Tuple[str, float]] = None,
                   blendshapes: Optional[Dict[str, float]] = None,
                   mask: Optional[np.ndarray] = None) -> LandmarkInstance:
-        """
-        One instance from its ``(3, K)`` normalized x, y, z (+ visibility, presence for pose).
-
-        Rows are what both readers give and what the box needs: this takes few numpy calls
-        (each costs several times its usual time here, with the caches still cold from
-        inference).
-        """
+        """One instance from its ``(3, K)`` normalized x, y, z (pose: + visibility, presence)."""
         count = normalized.shape[1]
         rows = np.empty((4, count), np.float32)
         rows[:3] = normalized[:3]
         rows[:2] *= _scale(width, height)
         rows[3] = normalized[3] if self.task == 'pose' else 1.0
         keypoints = np.ascontiguousarray(rows.T)
-        if count:  # the landmarks' box, clipped to the image
-            low, high = rows[:2].min(axis=1).tolist(), rows[:2].max(axis=1).tolist()
-            right, bottom = float(width), float(height)
-            bbox = (min(max(low[0], 0.0), right), min(max(low[1], 0.0), bottom),
-                    min(max(high[0], 0.0), right), min(max(high[1], 0.0), bottom))
-        else:
-            bbox = (0.0, 0.0, 0.0, 0.0)
+        bbox = points_box(rows[:2], width, height)
         if self.task == 'face':
             # MediaPipe gives faces no score
             return LandmarkInstance(FACE_LABEL, 1.0, bbox, keypoints,
@@ -588,6 +362,16 @@ class MediaPipeLandmarker:
             return LandmarkInstance(label, score, bbox, keypoints)
         presence = float(normalized[4].mean()) if count else 0.0
         return LandmarkInstance(PERSON_LABEL, presence, bbox, keypoints, segmentation_mask=mask)
+
+
+def points_box(xy: np.ndarray, width: int, height: int) -> Tuple[float, float, float, float]:
+    """The box ``(x1, y1, x2, y2)`` of ``(2, K)`` pixel rows x, y, clipped to the image."""
+    if not xy.shape[1]:
+        return (0.0, 0.0, 0.0, 0.0)
+    low, high = xy.min(axis=1).tolist(), xy.max(axis=1).tolist()
+    right, bottom = float(width), float(height)
+    return (min(max(low[0], 0.0), right), min(max(low[1], 0.0), bottom),
+            min(max(high[0], 0.0), right), min(max(high[1], 0.0), bottom))
 
 
 _LANDMARKS_FIELD = {'face': 'face_landmarks', 'hands': 'hand_landmarks',
@@ -605,143 +389,3 @@ def _scale(width: int, height: int) -> np.ndarray:
 
 def _score(value: Optional[float]) -> float:
     return 1.0 if value is None else float(value)
-
-
-def _compare_instances(actual: Sequence[LandmarkInstance],
-                       expected: Sequence[LandmarkInstance]) -> str:
-    """Return '' when both lists hold the same instances, else what differs first."""
-    if len(actual) != len(expected):
-        return '%d instances instead of %d' % (len(actual), len(expected))
-    for a, e in zip(actual, expected):
-        if a.keypoints.shape != e.keypoints.shape or \
-                not np.array_equal(a.keypoints, e.keypoints, equal_nan=True):
-            return 'keypoints'
-        if (a.label, a.score, a.bbox, a.blendshapes) != (e.label, e.score, e.bbox,
-                                                         e.blendshapes):
-            return 'label, score, box or blendshapes'
-    return ''
-
-
-class CResultsUnavailable(Exception):
-    """The installed mediapipe's landmarker results cannot be read directly."""
-
-
-class CResultReader:
-    """
-    Read a landmarker's C result straight into numpy (mediapipe >= 1.0 ctypes bindings).
-
-    mediapipe 1.x runs each Tasks call through its C API and turns the C result into Python
-    objects (one ``NormalizedLandmark`` per landmark: 0.4 ms for a 478-point face). This calls
-    the same C function the landmarker's ``detect`` / ``detect_for_video`` call, with the same
-    arguments and error checks, and reads the landmark arrays as memory views described by
-    the package's own ctypes structs. It relies on non-public attributes (the landmarker's
-    ``_lib`` and ``_handle``, ``Image._image_ptr``), so: everything it needs is looked up at
-    construction (CResultsUnavailable otherwise), and :class:`MediaPipeLandmarker` compares
-    its first non-empty result with the public reader of the same C result and falls back to
-    the public objects when they differ (mediapipe 0.10's pybind wheels, the only ones for
-    aarch64, always use the public objects).
-    """
-
-    _MODULES = {'face': ('face_landmarker', 'MpFaceLandmarker', 'FaceLandmarkerResult'),
-                'hands': ('hand_landmarker', 'MpHandLandmarker', 'HandLandmarkerResult'),
-                'pose': ('pose_landmarker', 'MpPoseLandmarker', 'PoseLandmarkerResult')}
-
-    def __init__(self, task: str, landmarker: Any, segmentation_masks: bool = False) -> None:
-        if segmentation_masks:  # C images: not worth reading here, masks cost far more anyway
-            raise CResultsUnavailable('segmentation masks are read through the Python objects')
-        module_name, prefix, result_name = self._MODULES[task]
-        self.field = _LANDMARKS_FIELD[task]
-        try:
-            module = importlib.import_module('mediapipe.tasks.python.vision.' + module_name)
-            self.result_type = getattr(module, prefix + 'ResultC')
-            self.public_result = getattr(module, result_name).from_ctypes
-            lib, self.handle = landmarker._lib, landmarker._handle
-            self.detect_image = getattr(lib, prefix + 'DetectImage')
-            self.detect_video = getattr(lib, prefix + 'DetectForVideo')
-            self.close_result = getattr(lib, prefix + 'CloseResult')
-            fields = dict(self.result_type._fields_)
-            landmarks_type = fields[self.field]._type_
-            landmark_type = dict(landmarks_type._fields_)['landmarks']._type_
-            if 'landmarks_count' not in dict(landmarks_type._fields_):
-                raise KeyError('landmarks_count')
-        except (ImportError, AttributeError, KeyError, TypeError) as exc:
-            raise CResultsUnavailable('this mediapipe has no readable C results (%s)'
-                                      % _one_line(exc)) from None
-        self.itemsize = ctypes.sizeof(landmark_type)
-        types = dict(landmark_type._fields_)
-        columns = {}
-        for name in ('x', 'y', 'z', 'visibility', 'presence'):
-            offset = getattr(landmark_type, name, None)
-            if types.get(name) is not ctypes.c_float or offset is None or offset.offset % 4:
-                raise CResultsUnavailable('unexpected landmark struct (%s)' % name)
-            columns[name] = offset.offset // 4
-        for name in ('has_visibility', 'has_presence'):
-            if types.get(name) is not ctypes.c_bool:
-                raise CResultsUnavailable('unexpected landmark struct (%s)' % name)
-            columns[name] = getattr(landmark_type, name).offset
-        if self.itemsize % 4:
-            raise CResultsUnavailable('unexpected landmark struct size %d' % self.itemsize)
-        self.xyz = [columns['x'], columns['y'], columns['z']]
-        self.scores = [columns['visibility'], columns['presence']]
-        self.flags = [columns['has_visibility'], columns['has_presence']]
-
-    def detect(self, image: Any, timestamp_ms: Optional[int]) -> Any:
-        """Run the landmarker (IMAGE mode when ``timestamp_ms`` is None); close() the result."""
-        result = self.result_type()
-        pointer = image._image_ptr
-        if timestamp_ms is None:
-            self.detect_image(self.handle, pointer, None, ctypes.byref(result))
-        else:
-            self.detect_video(self.handle, pointer, None, timestamp_ms, ctypes.byref(result))
-        return result
-
-    def close(self, result: Any) -> None:
-        self.close_result(ctypes.byref(result))
-
-    def landmarks(self, result: Any, scores: bool) -> List[np.ndarray]:
-        """
-        Return per instance a ``(3, K)`` float32 copy of the normalized x, y, z.
-
-        With ``scores``, ``(5, K)`` with the visibility and presence (1.0 where unset).
-        """
-        out = []
-        sets = getattr(result, self.field)
-        for i in range(getattr(result, self.field + '_count')):
-            landmarks = sets[i]
-            count = landmarks.landmarks_count
-            address = ctypes.cast(landmarks.landmarks, ctypes.c_void_p).value
-            if not count or not address:
-                out.append(np.zeros((5 if scores else 3, 0), np.float32))
-                continue
-            memory = (ctypes.c_char * (count * self.itemsize)).from_address(address)
-            as_floats = np.frombuffer(memory, np.float32).reshape(count, self.itemsize // 4)
-            if not scores:
-                out.append(as_floats[:, self.xyz].T.copy())
-                continue
-            rows = as_floats[:, self.xyz + self.scores].T.copy()
-            flags = np.frombuffer(memory, np.uint8).reshape(count, self.itemsize)
-            rows[3:][flags[:, self.flags].T == 0] = 1.0
-            out.append(rows)
-        return out
-
-    def handedness(self, result: Any, index: int) -> Optional[Tuple[str, float]]:
-        if index >= result.handedness_count:
-            return None
-        categories = result.handedness[index]
-        if not categories.categories_count:
-            return None
-        best = categories.categories[0]
-        name = best.category_name or best.display_name or b''
-        return name.decode('utf-8'), float(best.score)
-
-    def blendshapes(self, result: Any, index: int) -> Optional[Dict[str, float]]:
-        if index >= result.face_blendshapes_count:
-            return None
-        categories = result.face_blendshapes[index]
-        return {c.category_name.decode('utf-8') if c.category_name else '': float(c.score)
-                for c in (categories.categories[k] for k in range(categories.categories_count))}
-
-
-def _close_landmarkers(landmarkers: Dict[str, Any]) -> None:
-    while landmarkers:
-        landmarkers.popitem()[1].close()
