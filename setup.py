@@ -16,6 +16,8 @@ NODES = [
     'visualizer_node',
     'keypoint_node',
     'depth_node',
+    'face_detection_node',
+    'segmentation_node',
 ]
 
 
@@ -41,7 +43,7 @@ setup(
     install_requires=['numpy', 'pyyaml', 'scipy'],  # scipy: the tracker's assignment
     extras_require={
         'cpu': ['opencv-python-headless<5', 'onnxruntime'],
-        'mediapipe': ['mediapipe'],
+        'mediapipe': ['mediapipe>=1.2,<2'],
         'cuda': ['pycuda'],
         'eval': ['pycocotools', 'motmetrics'],
         'test': ['pytest', 'pycocotools', 'motmetrics',

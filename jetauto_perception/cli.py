@@ -17,7 +17,7 @@ COMMANDS = [
     ('keypoints', 'COCO-17 human keypoints of the people in images (top-down heatmaps) -> JSONL'),
     ('build-engine', 'build a TensorRT engine (fp32, fp16, int8 with calibration) from ONNX'),
     ('eval', 'COCO mAP of a YOLOv5 model or engine on YOLO-labelled images (any backend)'),
-    ('landmarks', 'MediaPipe face mesh, hand or body landmarks in images or a video -> JSONL'),
+    ('landmarks', 'MediaPipe face mesh, hands, pose, face detection or selfie mask -> JSONL'),
     ('track', 'track objects across a video or image folder -> MOTChallenge text (+ MOTA, IDF1)'),
     ('localize', 'detections and keypoints in 3D from a colour + registered depth image -> JSONL'),
     ('demo', 'the whole pipeline on a video, camera or stream -> annotated MP4 + JSONL'),

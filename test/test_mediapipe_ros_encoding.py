@@ -13,7 +13,7 @@ from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 from jetauto_perception.landmarks import mediapipe_tasks as ml  # noqa: E402
 from jetauto_perception.nodes.conversions import keypoints_to_msg  # noqa: E402
-from jetauto_perception.nodes.mediapipe_nodes import KeypointArrayEncoder  # noqa: E402
+from jetauto_perception.nodes.keypoint_encoder import KeypointArrayEncoder  # noqa: E402
 
 NAMES = {'face': ml.FACE_KEYPOINT_NAMES, 'hands': ml.HAND_KEYPOINT_NAMES,
          'pose': ml.POSE_KEYPOINT_NAMES}

@@ -90,6 +90,8 @@ class ImageInferenceNode(PerceptionNode):
 
     #: Parameters a subclass accepts changes of at run time (see :meth:`apply_parameter`).
     live_parameters: Sequence[str] = ()
+    #: The output message type; a Detection2DArray output also gets a latched LabelInfo.
+    output_type: Any = Detection2DArray
 
     def __init__(self, node_name: str, output_topic: str, image_topic: str = 'camera/image_raw',
                  **node_kwargs: Any) -> None:
@@ -112,9 +114,11 @@ class ImageInferenceNode(PerceptionNode):
             self.setup()
         except PerceptionError as exc:
             raise StartupError(str(exc)) from None
-        self.publisher = self.create_publisher(Detection2DArray, output_topic, 10)
-        self.label_info_publisher = self.create_publisher(
-            LabelInfo, output_topic + '/label_info', LATCHED_QOS)
+        self.publisher = self.create_publisher(self.output_type, output_topic, 10)
+        self.label_info_publisher: Optional[Any] = None
+        if self.output_type is Detection2DArray:
+            self.label_info_publisher = self.create_publisher(
+                LabelInfo, output_topic + '/label_info', LATCHED_QOS)
         self.annotated_publisher = self.create_publisher(Image, '~/image_annotated', 1)
         self.publish_label_info()
         self.subscription = self.create_subscription(Image, image_topic, self.on_image,
@@ -137,7 +141,8 @@ class ImageInferenceNode(PerceptionNode):
         """Run the core on one BGR image; the result goes to to_message and draw."""
         raise NotImplementedError
 
-    def to_message(self, result: Any, header: Header) -> Detection2DArray:
+    def to_message(self, result: Any, header: Header) -> Any:
+        """The message (of :attr:`output_type`, or its CDR bytes) to publish for ``result``."""
         raise NotImplementedError
 
     def label_info(self, header: Header) -> LabelInfo:
@@ -188,6 +193,8 @@ class ImageInferenceNode(PerceptionNode):
 
     # -- data path -----------------------------------------------------------------------------
     def publish_label_info(self) -> None:
+        if self.label_info_publisher is None:
+            return
         header = Header()
         header.stamp = self.get_clock().now().to_msg()
         self.label_info_publisher.publish(self.label_info(header))
