@@ -109,3 +109,17 @@ def test_bad_stage_lists(stages, fragment, capsys):
 
 def test_stage_order_follows_the_pipeline_not_the_argument():
     assert [n for n, _ in demo.select_stages('keypoints,detector')] == ['detector', 'keypoints']
+
+
+def test_demo_face_detection_and_selfie_segmentation_stages(tmp_path, capsys):
+    pytest.importorskip('mediapipe', reason='mediapipe is not installed')
+    faces = shared_path('data', 'images', 'faces', 'cofw_001766.jpg')
+    out = tmp_path / 'faces'
+    assert cli.main(['demo', '--source', str(faces), '--stages',
+                     'selfie_segmentation,face_detection', '--output', str(out)]) == 0
+    (record,) = read_jsonl(out / demo.RESULTS_NAME)
+    (face,) = record['face_detection']
+    assert face['label'] == 'face' and len(face['keypoints']) == 6
+    assert 0.1 < record['selfie_segmentation']['person_fraction'] < 1.0
+    summary = capsys.readouterr().out
+    assert 'face_detection ' in summary and 'selfie_segmentation ' in summary

@@ -109,3 +109,15 @@ def test_frame_markers_of_nothing_is_just_the_outline():
     markers = frame_markers(plane, Detections.empty(), {'k': KeypointSet([])})
     assert [m.namespace for m in markers] == ['image_plane']
     assert frame_markers(plane, outline=False) == []
+
+
+def test_labelled_instances_get_their_box_and_masks_an_overlay():
+    image = np.zeros((120, 160, 3), np.uint8)
+    face = KeypointSet([np.array([[50, 50, 0.9]], np.float32)],
+                       np.array([[20, 30, 100, 90]], np.float32), ['face'], ['nose_tip'])
+    mask = np.zeros((120, 160), np.uint8)
+    mask[:, 120:] = 255
+    draw_results(image, keypoint_sets={'faces': face}, masks={'selfie': mask})
+    assert image[60, 20].any() and image[60, 100].any()  # the box's left and right sides
+    assert not image[60, 60].any()  # inside the box: nothing but the keypoint
+    assert image[5:, 125:].max(axis=2).min() > 0 and not image[5:20, 105:115].any()  # tinted

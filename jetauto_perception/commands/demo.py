@@ -25,7 +25,7 @@ import numpy as np
 
 from .common import add_engine_arguments, engine_config_from, ensure_dir, Progress
 from .jsonl import JsonlWriter
-from ..drawing.draw import draw_detections
+from ..drawing.draw import draw_detections, draw_mask
 from ..drawing.visualization import draw_results, KeypointSet, stream_color
 from ..engines.base import EngineConfig
 from ..errors import PerceptionError, SourceError
@@ -130,30 +130,42 @@ class KeypointStage(Stage):
 
 
 class LandmarkStage(Stage):
-    """A MediaPipe landmarker (``face_mesh``, ``hands`` or ``pose``), tracking across frames."""
+    """
+    A MediaPipe keypoint task, tracking across frames.
 
-    TASKS = {'face_mesh': 'face', 'hands': 'hands', 'pose': 'pose'}
+    ``face_mesh``, ``hands``, ``pose`` (landmarks) or ``face_detection`` (box + 6 keypoints).
+    """
+
+    TASKS = {'face_mesh': 'face', 'hands': 'hands', 'pose': 'pose',
+             'face_detection': 'face_detection'}
 
     def __init__(self, name: str, args: argparse.Namespace) -> None:
         super().__init__()
-        from ..landmarks.mediapipe_tasks import (DEFAULT_MODELS, landmark_edges, LandmarkerOptions,
-                                                 MediaPipeLandmarker)
         self.name = name
         self.color = stream_color(1 + list(self.TASKS).index(name))
         task = self.TASKS[name]
-        self.landmarker = MediaPipeLandmarker(
-            task, resolve_model(DEFAULT_MODELS[task]),
-            LandmarkerOptions(max_instances=2 if task == 'hands' else 1))
-        self.edges = landmark_edges(task)
+        self.landmarker: Any
+        if task == 'face_detection':
+            from ..landmarks import face_detection as fd
+            self.landmarker = fd.MediaPipeFaceDetector(resolve_model(fd.DEFAULT_MODEL))
+            self.edges = fd.FACE_DETECTION_EDGES
+        else:
+            from ..landmarks.mediapipe_tasks import (DEFAULT_MODELS, landmark_edges,
+                                                     LandmarkerOptions, MediaPipeLandmarker)
+            self.landmarker = MediaPipeLandmarker(
+                task, resolve_model(DEFAULT_MODELS[task]),
+                LandmarkerOptions(max_instances=2 if task == 'hands' else 1))
+            self.edges = landmark_edges(task)
         self.timings = self.landmarker.timings
 
     def process(self, image: np.ndarray, frame_results: Dict[str, Any], time_ms: int) -> Any:
         return self.landmarker.detect(image, time_ms)
 
     def draw(self, image: np.ndarray, result: Any) -> None:
+        labelled = self.name in ('hands', 'face_detection')  # drawn with box and label
         kset = KeypointSet([k[:, [0, 1, 3]] for k in result.keypoints],
                            np.asarray(result.boxes, np.float32).reshape(-1, 4),
-                           [inst.label for inst in result] if self.name == 'hands' else [],
+                           [inst.label for inst in result] if labelled else [],
                            self.landmarker.names, self.edges, self.color)
         draw_results(image, keypoint_sets={self.name: kset}, keypoint_threshold=0.5)
 
@@ -162,6 +174,31 @@ class LandmarkStage(Stage):
 
     def close(self) -> None:
         self.landmarker.close()
+
+
+class SegmentationStage(Stage):
+    """The MediaPipe selfie segmenter's person mask (``selfie_segmentation``), as an overlay."""
+
+    name = 'selfie_segmentation'
+    color = (255, 0, 255)
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__()
+        from ..landmarks import segmentation as sg
+        self.segmenter = sg.MediaPipeSegmenter(resolve_model(sg.DEFAULT_MODEL))
+        self.timings = self.segmenter.timings
+
+    def process(self, image: np.ndarray, frame_results: Dict[str, Any], time_ms: int) -> Any:
+        return self.segmenter.segment(image, time_ms)
+
+    def draw(self, image: np.ndarray, result: Any) -> None:
+        draw_mask(image, result.mask_u8(), self.color)
+
+    def to_json(self, result: Any) -> Any:
+        return {'person_fraction': round(result.person_fraction, 4)}
+
+    def close(self) -> None:
+        self.segmenter.close()
 
 
 StageFactory = Callable[[argparse.Namespace, EngineConfig], Stage]
@@ -173,6 +210,8 @@ STAGES: List[Tuple[str, StageFactory, Tuple[str, ...]]] = [
     ('face_mesh', lambda args, engine: LandmarkStage('face_mesh', args), ()),
     ('hands', lambda args, engine: LandmarkStage('hands', args), ()),
     ('pose', lambda args, engine: LandmarkStage('pose', args), ()),
+    ('face_detection', lambda args, engine: LandmarkStage('face_detection', args), ()),
+    ('selfie_segmentation', lambda args, engine: SegmentationStage(args), ()),
 ]
 DEFAULT_STAGES = 'detector,keypoints'
 

@@ -80,3 +80,14 @@ def _draw_dense(image: np.ndarray, points: np.ndarray, edges: Sequence[Tuple[int
     inside = (visible & (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0)
               & (xy[:, 1] < height))
     image[xy[inside, 1], xy[inside, 0]] = color
+
+
+def draw_mask(image: np.ndarray, mask: np.ndarray, color: Color = (255, 0, 255),
+              alpha: float = 0.45) -> np.ndarray:
+    """Tint ``image`` in place by a ``(H, W)`` uint8 mask (0-255, e.g. a person mask)."""
+    if mask.shape != image.shape[:2]:
+        mask = cv2.resize(mask, (image.shape[1], image.shape[0]),
+                          interpolation=cv2.INTER_LINEAR)
+    weight = mask.astype(np.float32)[..., None] * (alpha / 255.0)
+    image[:] = (image * (1.0 - weight) + np.float32(color) * weight + 0.5).astype(np.uint8)
+    return image

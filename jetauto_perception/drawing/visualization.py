@@ -18,7 +18,7 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .draw import class_color, draw_detections, draw_keypoints
+from .draw import class_color, draw_detections, draw_keypoints, draw_mask
 from ..detection.detections import Detections
 from ..sources.camera_info import CameraCalibration
 
@@ -58,8 +58,17 @@ def stream_color(index: int) -> Tuple[int, int, int]:
 
 def draw_results(image: np.ndarray, detections: Optional[Detections] = None,
                  keypoint_sets: Optional[Mapping[str, KeypointSet]] = None,
-                 keypoint_threshold: float = 0.3) -> np.ndarray:
-    """Draw detections, then each keypoint stream (its own colour), in place; returns image."""
+                 keypoint_threshold: float = 0.3,
+                 masks: Optional[Mapping[str, np.ndarray]] = None) -> np.ndarray:
+    """
+    Draw masks, detections, then each keypoint stream (its own colour), in place.
+
+    A labelled keypoint instance (a hand's handedness, a detected face) gets its box and label;
+    ``masks`` are ``(H, W)`` uint8 (0-255) overlays, e.g. the selfie segmenter's person mask.
+    Returns ``image``.
+    """
+    for _, mask in sorted((masks or {}).items()):
+        draw_mask(image, mask)
     if detections is not None and len(detections):
         draw_detections(image, detections)
     for index, (_, kset) in enumerate(sorted((keypoint_sets or {}).items())):
@@ -68,7 +77,8 @@ def draw_results(image: np.ndarray, detections: Optional[Detections] = None,
             draw_keypoints(image, points, kset.edges, keypoint_threshold, color=color)
             label = kset.labels[i] if i < len(kset.labels) else ''
             if label and i < len(kset.boxes):
-                x1, y1 = int(kset.boxes[i][0]), int(kset.boxes[i][1])
+                x1, y1, x2, y2 = (int(v) for v in kset.boxes[i][:4])
+                cv2.rectangle(image, (x1, y1), (x2, y2), color, 1, cv2.LINE_AA)
                 cv2.putText(image, label, (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                             color, 1, cv2.LINE_AA)
     return image
