@@ -35,6 +35,8 @@ KEYPOINTS = 'keypoints'
 FACE_MESH = 'mediapipe/face_mesh'
 HANDS = 'mediapipe/hands'
 POSE = 'mediapipe/pose'
+FACE_DETECTION = 'mediapipe/face_detection'
+SELFIE_MASK = 'mediapipe/selfie_mask'
 DETECTIONS_3D = 'detections_3d'
 KEYPOINTS_3D = 'keypoints_3d'
 #: Placeholders in depth_node's remaps, replaced by the depth_topic / depth_camera_info_topic
@@ -62,10 +64,15 @@ NODES: List[Tuple[str, str, Remaps, bool]] = [
      [('camera/image_raw', IMAGE)] + results(FACE_MESH), False),
     ('hands_node', 'enable_hands', [('camera/image_raw', IMAGE)] + results(HANDS), False),
     ('pose_node', 'enable_pose', [('camera/image_raw', IMAGE)] + results(POSE), False),
+    ('face_detection_node', 'enable_face_detection',
+     [('camera/image_raw', IMAGE)] + results(FACE_DETECTION), False),
+    ('segmentation_node', 'enable_segmentation',
+     [('camera/image_raw', IMAGE), (SELFIE_MASK, SELFIE_MASK)], False),
     ('visualizer_node', 'enable_visualizer',
      [('camera/image_raw', IMAGE), ('camera/camera_info', CAMERA_INFO)]
      + results(DETECTIONS) + results(KEYPOINTS) + results(FACE_MESH) + results(HANDS)
-     + results(POSE) + [(DETECTIONS_3D, DETECTIONS_3D), (KEYPOINTS_3D, KEYPOINTS_3D)], False),
+     + results(POSE) + results(FACE_DETECTION) + [(SELFIE_MASK, SELFIE_MASK)]
+     + [(DETECTIONS_3D, DETECTIONS_3D), (KEYPOINTS_3D, KEYPOINTS_3D)], False),
     ('depth_node', 'enable_depth',
      [('depth/image_raw', DEPTH_IMAGE_ARG), ('camera/camera_info', DEPTH_INFO_ARG),
       ('detections', DETECTIONS), ('keypoints', KEYPOINTS), ('detections_3d', DETECTIONS_3D),
@@ -84,6 +91,8 @@ ARGUMENTS = [
     ('enable_face_mesh', 'false', 'Start face_mesh_node (mediapipe/face_mesh)'),
     ('enable_hands', 'false', 'Start hands_node (mediapipe/hands)'),
     ('enable_pose', 'false', 'Start pose_node (mediapipe/pose)'),
+    ('enable_face_detection', 'false', 'Start face_detection_node (mediapipe/face_detection)'),
+    ('enable_segmentation', 'false', 'Start segmentation_node (mediapipe/selfie_mask)'),
     ('enable_depth', 'false', 'Start depth_node (detections_3d, keypoints_3d: 3D from a depth '
                               'image registered to the colour camera)'),
     ('depth_topic', '/camera/depth/image_raw',

@@ -111,6 +111,22 @@ def test_arguments_override_the_params_file_and_enable_nodes():
     assert parameters(launch(backend='tensorrt')['yolov5_node'])['backend'] == 'tensorrt'
 
 
+def test_face_detection_and_segmentation_toggles():
+    nodes = launch(enable_face_detection='true', enable_segmentation='true',
+                   enable_detector='false')
+    assert sorted(nodes) == ['camera_node', 'face_detection_node', 'segmentation_node',
+                             'visualizer_node']
+    assert remaps(nodes['face_detection_node'])['mediapipe/face_detection/label_info'] \
+        == 'mediapipe/face_detection/label_info'
+    assert remaps(nodes['segmentation_node'])['mediapipe/selfie_mask'] == 'mediapipe/selfie_mask'
+    assert remaps(nodes['visualizer_node'])['mediapipe/selfie_mask'] == 'mediapipe/selfie_mask'
+    assert parameters(nodes['face_detection_node'])['min_suppression_threshold'] == 0.3
+    assert parameters(nodes['segmentation_node'])['model_path'] == 'selfie_segmenter.tflite'
+    visualizer = parameters(nodes['visualizer_node'])
+    assert 'mediapipe/face_detection' in visualizer['keypoint_topics'].split(',')
+    assert visualizer['mask_topics'] == 'mediapipe/selfie_mask'
+
+
 def test_a_numeric_source_stays_a_string():
     assert parameters(launch(source='1')['camera_node'])['source'] == '1'
 

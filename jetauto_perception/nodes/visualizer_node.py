@@ -2,9 +2,10 @@
 ``visualizer_node``: images + results -> ``~/image`` (annotated) and ``~/markers`` (rviz).
 
 Subscribes ``camera/image_raw``, ``camera/camera_info`` (optional: intrinsics for the markers),
-the detection topics (``detections``) and the keypoint topics (``keypoints``,
-``mediapipe/face_mesh``, ``mediapipe/hands``, ``mediapipe/pose``) with their latched
-``<topic>/label_info`` (keypoint names, skeleton edges, class names). Images and results are
+the detection topics (``detections``), the keypoint topics (``keypoints``,
+``mediapipe/face_mesh``, ``mediapipe/hands``, ``mediapipe/pose``, ``mediapipe/face_detection``)
+with their latched ``<topic>/label_info`` (keypoint names, skeleton edges, class names) and the
+mask topics (``mediapipe/selfie_mask``: mono8, drawn as an overlay). Images and results are
 paired by header stamp (nodes.stamp_cache.ResultSynchronizer): a frame goes out when every result
 stream that is publishing has delivered for its stamp, or after ``sync_wait`` with what arrived.
 
@@ -33,7 +34,8 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 from visualization_msgs.msg import Marker, MarkerArray
 
 from .base import LATCHED_QOS, main_for, parse_name_list, PerceptionNode
-from .conversions import bgr_to_image, image_to_bgr, msg_to_detections, parse_label_info, stamp_ns
+from .conversions import (bgr_to_image, image_to_bgr, msg_to_detections, parse_label_info,
+                          stamp_ns)
 from .markers_3d import Markers3DPublisher
 from .stamp_cache import ResultSynchronizer, SyncedFrame
 from ..detection.detections import Detections
@@ -44,7 +46,7 @@ from ..sources.camera_info import CameraCalibration
 
 MARKER_TYPES = {'line_list': Marker.LINE_LIST, 'line_strip': Marker.LINE_STRIP,
                 'points': Marker.POINTS, 'text': Marker.TEXT_VIEW_FACING}
-DETECTIONS, KEYPOINTS = 'detections', 'keypoints'
+DETECTIONS, KEYPOINTS, MASKS = 'detections', 'keypoints', 'masks'
 #: Parameters that change the drawing at run time (the others need a restart).
 LIVE_PARAMETERS = ('keypoint_threshold', 'marker_depth', 'default_hfov', 'line_width',
                    'text_height')
@@ -110,6 +112,10 @@ class VisualizerNode(PerceptionNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('visualizer_node', **kwargs)
         detection_topics, keypoint_topics = self._declare_parameters()
+        mask_topics = parse_name_list(self.declare(
+            'mask_topics', 'mediapipe/selfie_mask',
+            'Comma-separated mono8 mask topics (sensor_msgs/Image, 0-255) drawn as overlays',
+            read_only=True))
         self.calibration: Optional[CameraCalibration] = None
         self.label_info: Dict[str, Any] = {}
         self.image_publisher = self.create_publisher(Image, '~/image', 1)
@@ -121,13 +127,17 @@ class VisualizerNode(PerceptionNode):
             self._subscribe(topic, DETECTIONS)
         for topic in keypoint_topics:
             self._subscribe(topic, KEYPOINTS)
+        for topic in mask_topics:
+            self.create_subscription(Image, topic,
+                                     lambda msg, t=topic: self._on_result(t, MASKS, msg), 10)
         self.create_timer(0.05, self._poll)
         self.markers_3d = Markers3DPublisher(self, marker_msg,
                                              keypoint_threshold=self.keypoint_threshold)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._was_wanted = False
         self.get_logger().info('drawing %s on %s -> %s, %s' % (
-            ', '.join(list(detection_topics) + list(keypoint_topics)) or 'nothing',
+            ', '.join(list(detection_topics) + list(keypoint_topics) + list(mask_topics))
+            or 'nothing',
             self.resolve_topic_name('camera/image_raw'), self.image_publisher.topic_name,
             self.marker_publisher.topic_name))
 
@@ -136,7 +146,8 @@ class VisualizerNode(PerceptionNode):
             'detection_topics', DETECTIONS,
             'Comma-separated vision_msgs/Detection2DArray box topics to draw', read_only=True))
         keypoint_topics = parse_name_list(self.declare(
-            'keypoint_topics', 'keypoints,mediapipe/face_mesh,mediapipe/hands,mediapipe/pose',
+            'keypoint_topics', 'keypoints,mediapipe/face_mesh,mediapipe/hands,mediapipe/pose,'
+            'mediapipe/face_detection',
             'Comma-separated keypoint topics (the keypoint convention) to draw',
             read_only=True))
         queue_size = self.declare('queue_size', 30, 'Images (and results) kept while pairing '
@@ -196,7 +207,7 @@ class VisualizerNode(PerceptionNode):
         names, edges = parse_label_info(msg)
         self.label_info[topic] = (names, edges)
 
-    def _on_result(self, topic: str, kind: str, msg: Detection2DArray) -> None:
+    def _on_result(self, topic: str, kind: str, msg: Any) -> None:
         if self.wanted():
             self._render(self.sync.add_result(topic, stamp_ns(msg.header), (kind, msg),
                                               time.monotonic()))
@@ -214,7 +225,7 @@ class VisualizerNode(PerceptionNode):
             names, edges = self.label_info.get(topic, ([], []))
             if kind == DETECTIONS:
                 detections.append(self._detections(msg, names))
-            else:
+            elif kind == KEYPOINTS:
                 keypoint_sets[topic] = keypoint_set_from_msg(msg, names, edges)
         merged = None
         if len(detections) == 1:
@@ -227,6 +238,20 @@ class VisualizerNode(PerceptionNode):
                 np.concatenate([[names.index(d.label(int(c))) for c in d.class_ids]
                                 for d in detections]).astype(np.int64), names)
         return merged, keypoint_sets
+
+    def masks_of(self, frame: SyncedFrame) -> Dict[str, np.ndarray]:
+        """The frame's masks as ``(H, W)`` uint8 (a bad mask message is logged and left out)."""
+        masks = {}
+        for topic, (kind, msg) in frame.results.items():
+            if kind != MASKS:
+                continue
+            try:
+                masks[topic] = image_to_bgr(msg)[:, :, 0]
+            except ImageFormatError as exc:
+                self.bad += 1
+                self.get_logger().error('cannot draw the mask on %s: %s' % (topic, exc),
+                                        throttle_duration_sec=5.0)
+        return masks
 
     @staticmethod
     def _detections(msg: Detection2DArray, names: Sequence[str]) -> Detections:
@@ -254,7 +279,8 @@ class VisualizerNode(PerceptionNode):
                 self.get_logger().error('cannot draw on a bad image message: %s' % exc,
                                         throttle_duration_sec=5.0)
                 return
-            draw_results(canvas, detections, keypoint_sets, self.keypoint_threshold)
+            draw_results(canvas, detections, keypoint_sets, self.keypoint_threshold,
+                         self.masks_of(frame))
             self.image_publisher.publish(bgr_to_image(canvas, image_msg.header))
         if self.marker_publisher.get_subscription_count() > 0:
             plane = ImagePlane.for_camera(int(image_msg.width), int(image_msg.height),
