@@ -19,7 +19,8 @@ def run_node(module, *params):
     return result.returncode, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize('module', ['face_mesh_node', 'hands_node', 'pose_node'])
+@pytest.mark.parametrize('module', ['face_mesh_node', 'hands_node', 'pose_node',
+                                    'face_detection_node', 'segmentation_node'])
 def test_missing_model(module, tmp_path):
     code, output = run_node(module, 'model_path:=%s' % (tmp_path / 'nope.task'))
     assert code == 1, output
@@ -32,6 +33,15 @@ def test_corrupt_model(tmp_path):
     code, output = run_node('hands_node', 'model_path:=%s' % bad)
     assert code == 1, output
     assert 'corrupt or not a MediaPipe hands landmarker' in output and 'Traceback' not in output
+
+
+def test_corrupt_segmenter_model(tmp_path):
+    bad = tmp_path / 'selfie_segmenter.tflite'
+    bad.write_bytes(b'not a model' * 100)
+    code, output = run_node('segmentation_node', 'model_path:=%s' % bad)
+    assert code == 1, output
+    assert 'corrupt or not a MediaPipe image segmenter' in output and 'sha256 differs' in output
+    assert 'Traceback' not in output
 
 
 def test_wrong_bundle_for_the_node():

@@ -253,14 +253,6 @@ class TestMediaPipeNodes(unittest.TestCase):
                     self.assertEqual(value, default, '%s %s' % (node_name, name))
                     self.assertIs(type(value), type(default), '%s %s' % (node_name, name))
 
-    def test_9_start_up_names_how_results_are_read(self, proc_output):
-        # pose runs with masks, which only the public result objects carry
-        proc_output.assertWaitFor("through MediaPipe's Python objects: segmentation masks",
-                                  timeout=30)
-        from mediapipe.tasks.python.vision import face_landmarker
-        if hasattr(face_landmarker, 'MpFaceLandmarkerResultC'):  # mediapipe 1.x
-            proc_output.assertWaitFor("results read from MediaPipe's C result", timeout=30)
-
 
 @launch_testing.post_shutdown_test()
 class TestShutdown(unittest.TestCase):
