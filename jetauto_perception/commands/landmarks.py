@@ -95,7 +95,7 @@ def keypoint_steps(runner: Any, edges: Any, radius: int) -> Steps:
 
 
 def create_task(args: argparse.Namespace) -> Tuple[Any, Steps]:
-    """The task's MediaPipe wrapper (a context manager) and its steps, from the arguments."""
+    """Return the task's MediaPipe wrapper (a context manager) and its steps."""
     # imported here: mediapipe loads for this command only
     if args.task == 'face_detection':
         from ..landmarks import face_detection as fd

@@ -64,7 +64,7 @@ class MediaPipeFaceDetector(MediaPipeTask):
         return self
 
     def detect(self, image_bgr: np.ndarray, timestamp_ms: Optional[int] = None) -> LandmarkResult:
-        """The faces of one ``(H, W, 3)`` uint8 BGR image; ``timestamp_ms`` selects the mode."""
+        """Find the faces of one ``(H, W, 3)`` uint8 BGR image; the stamp selects the mode."""
         raw, mode = self.run(image_bgr, timestamp_ms)
         height, width = image_bgr.shape[:2]
         instances: List[LandmarkInstance] = []

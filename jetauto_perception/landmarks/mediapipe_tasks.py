@@ -365,7 +365,7 @@ class MediaPipeLandmarker(MediaPipeTask):
 
 
 def points_box(xy: np.ndarray, width: int, height: int) -> Tuple[float, float, float, float]:
-    """The box ``(x1, y1, x2, y2)`` of ``(2, K)`` pixel rows x, y, clipped to the image."""
+    """Return the box ``(x1, y1, x2, y2)`` of ``(2, K)`` pixel rows x, y, clipped to the image."""
     if not xy.shape[1]:
         return (0.0, 0.0, 0.0, 0.0)
     low, high = xy.min(axis=1).tolist(), xy.max(axis=1).tolist()

@@ -77,7 +77,7 @@ class MediaPipeSegmenter(MediaPipeTask):
 
     def segment(self, image_bgr: np.ndarray,
                 timestamp_ms: Optional[int] = None) -> SegmentationResult:
-        """The person mask of one ``(H, W, 3)`` uint8 BGR image; the stamp selects the mode."""
+        """Segment the person in one ``(H, W, 3)`` uint8 BGR image; the stamp selects the mode."""
         raw, mode = self.run(image_bgr, timestamp_ms)
         height, width = image_bgr.shape[:2]
         masks = raw.confidence_masks or []

@@ -142,7 +142,7 @@ class ImageInferenceNode(PerceptionNode):
         raise NotImplementedError
 
     def to_message(self, result: Any, header: Header) -> Any:
-        """The message (of :attr:`output_type`, or its CDR bytes) to publish for ``result``."""
+        """Return the message (of :attr:`output_type`, or its CDR bytes) for ``result``."""
         raise NotImplementedError
 
     def label_info(self, header: Header) -> LabelInfo:

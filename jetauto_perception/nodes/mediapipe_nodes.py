@@ -145,7 +145,7 @@ class KeypointTaskNode(MediaPipeTaskNode):
         return self.runner.detect(image, stamp_ms)
 
     def extras(self, result: LandmarkResult) -> Extras:
-        """The instance labels (None: their index) and extra results (None: none)."""
+        """Return the instance labels (None: their index) and extra results (None: none)."""
         return None, None
 
     def to_message(self, result: LandmarkResult,
@@ -247,7 +247,7 @@ def mask_message(result: LandmarkResult, header: Header) -> Image:
 
 
 def mono8_message(mask: np.ndarray, header: Header) -> Image:
-    """A ``(H, W)`` uint8 array as a ``mono8`` sensor_msgs/Image with ``header``."""
+    """Pack a ``(H, W)`` uint8 array as a ``mono8`` sensor_msgs/Image with ``header``."""
     height, width = mask.shape
     msg = Image(header=header, height=height, width=width, encoding='mono8', is_bigendian=0,
                 step=width)
@@ -298,7 +298,7 @@ class FaceDetectionNode(KeypointTaskNode):
         return face_detection.MediaPipeFaceDetector(model, options)
 
     def extras(self, result: LandmarkResult) -> Extras:
-        """Instances named ``face`` (drawn with their box), the face's score as ``face/score``."""
+        """Label the instances ``face`` (drawn with a box); the score goes in ``face/score``."""
         return ([inst.label for inst in result],
                 [[(FACE_SCORE, inst.score)] for inst in result])
 
@@ -339,7 +339,7 @@ class SegmentationNode(MediaPipeTaskNode):
             return mono8_message(result.mask_u8(self.threshold), header)
 
     def draw(self, image: np.ndarray, result: segmentation.SegmentationResult) -> np.ndarray:
-        """The frame with its background blurred (``~/image_annotated``)."""
+        """Blur the frame's background (``~/image_annotated``)."""
         return segmentation.replace_background(image, result.mask_u8(self.threshold))
 
 

@@ -240,7 +240,7 @@ class VisualizerNode(PerceptionNode):
         return merged, keypoint_sets
 
     def masks_of(self, frame: SyncedFrame) -> Dict[str, np.ndarray]:
-        """The frame's masks as ``(H, W)`` uint8 (a bad mask message is logged and left out)."""
+        """Return the frame's masks as ``(H, W)`` uint8 (a bad one is logged and left out)."""
         masks = {}
         for topic, (kind, msg) in frame.results.items():
             if kind != MASKS:
