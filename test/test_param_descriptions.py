@@ -24,6 +24,8 @@ import rclpy  # noqa: E402
 import yaml  # noqa: E402
 
 PARAMS = REPO / 'config' / 'perception.yaml'
+MORE_PARTICIPANTS = ('<CycloneDDS><Domain><Discovery><MaxAutoParticipantIndex>32'
+                     '</MaxAutoParticipantIndex></Discovery></Domain></CycloneDDS>')
 #: Declared by rclpy itself for every node, without a description.
 ROS_OWN = {'use_sim_time'}
 
@@ -45,6 +47,10 @@ def yaml_section(node):
 def running():
     if not (SHARED / 'models').is_dir():
         pytest.skip('the model nodes need the models in %s' % (SHARED / 'models'))
+    # every node of setup.py and this checker: more participants than Cyclone DDS's default
+    # MaxAutoParticipantIndex (9) allows on one host without multicast
+    os.environ['CYCLONEDDS_URI'] = ','.join(filter(None, [
+        os.environ.get('CYCLONEDDS_URI', ''), MORE_PARTICIPANTS]))
     env = dict(os.environ, PYTHONUNBUFFERED='1',
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
     video = SHARED / 'data' / 'video' / 'vtest.avi'
