@@ -17,6 +17,7 @@ file) restarts the video stream (see landmarks.task_runner).
 """
 from __future__ import annotations
 
+import array
 import dataclasses
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -251,7 +252,11 @@ def mono8_message(mask: np.ndarray, header: Header) -> Image:
     height, width = mask.shape
     msg = Image(header=header, height=height, width=width, encoding='mono8', is_bigendian=0,
                 step=width)
-    msg.data = np.ascontiguousarray(mask).tobytes()
+    # an array.array is taken as it is; bytes would be checked one by one by the generated
+    # setter (26 ms for a 640x480 mask vs 0.7 ms, benchmarks/RESULTS.md)
+    data = array.array('B')
+    data.frombytes(np.ascontiguousarray(mask).data)
+    msg.data = data
     return msg
 
 
