@@ -40,8 +40,8 @@ class SegmentationResult:
     def mask_u8(self, threshold: float = 0.0) -> np.ndarray:
         """``(H, W)`` uint8: the confidence as 0-255, or 0 / 255 at ``threshold`` when > 0."""
         if threshold > 0.0:
-            return np.where(self.mask >= threshold, 255, 0).astype(np.uint8)
-        return (np.clip(self.mask, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+            return cv2.compare(self.mask, float(threshold), cv2.CMP_GE)
+        return cv2.convertScaleAbs(self.mask, alpha=255.0)  # rounded, saturated
 
     @property
     def person_fraction(self) -> float:
