@@ -29,6 +29,7 @@ from jetauto_perception.drawing.visualization import stream_color  # noqa: E402
 from jetauto_perception.nodes.base import LATCHED_QOS  # noqa: E402
 from jetauto_perception.nodes.conversions import (  # noqa: E402
     bgr_to_image, detections_to_msg, keypoints_to_msg, label_info_msg)
+from jetauto_perception.nodes.mediapipe_nodes import mono8_message  # noqa: E402
 
 BOX = (100.0, 120.0, 300.0, 360.0)
 POINTS = np.array([[400, 100, 0.9], [550, 100, 0.9], [500, 400, 0.05]], np.float32)
@@ -57,6 +58,7 @@ class TestVisualizerNode(unittest.TestCase):
         cls.images = cls.node.create_publisher(Image, 'camera/image_raw', 10)
         cls.detections = cls.node.create_publisher(Detection2DArray, 'detections', 10)
         cls.keypoints = cls.node.create_publisher(Detection2DArray, 'keypoints', 10)
+        cls.masks = cls.node.create_publisher(Image, 'mediapipe/selfie_mask', 10)
         labels = cls.node.create_publisher(LabelInfo, 'keypoints/label_info', LATCHED_QOS)
         labels.publish(label_info_msg(Header(), ['a', 'b', 'c'], [(0, 1), (1, 2)]))
         cls.labels = labels
@@ -75,6 +77,9 @@ class TestVisualizerNode(unittest.TestCase):
         self.detections.publish(detections_to_msg(dets, header))
         self.keypoints.publish(keypoints_to_msg(header, [(390, 90, 560, 410)], [POINTS],
                                                 ['a', 'b', 'c']))
+        mask = np.zeros((480, 640), np.uint8)
+        mask[420:, :200] = 255  # a person in the bottom-left corner
+        self.masks.publish(mono8_message(mask, header))
         self.images.publish(bgr_to_image(np.zeros((480, 640, 3), np.uint8), header))
 
     def test_known_results_are_drawn_and_marked(self):
@@ -90,9 +95,9 @@ class TestVisualizerNode(unittest.TestCase):
             for msg in self.annotated:
                 image = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height,
                                                                          msg.width, 3)
-                if image[240, 100].any() and image[100, 475].any():
+                if image[240, 100].any() and image[100, 475].any() and image[450, 50].any():
                     drawn = (msg, image)
-        self.assertIsNotNone(drawn, '%d annotated images, none with both results'
+        self.assertIsNotNone(drawn, '%d annotated images, none with all three results'
                              % len(self.annotated))
         msg, image = drawn
         self.assertEqual(msg.header.frame_id, 'test_cam')
@@ -101,6 +106,9 @@ class TestVisualizerNode(unittest.TestCase):
         self.assertFalse(image[150:340, 110:290].any())  # nothing inside the box
         self.assertEqual(image[100, 475].tolist(), list(stream_color(0)))  # edge a-b
         self.assertFalse(image[400, 500].any())  # c scores 0.05: hidden
+        self.assertEqual(image[450, 50, 1], 0)  # the mask: a magenta tint
+        self.assertGreater(image[450, 50, 0], 50)
+        self.assertFalse(image[450, 400].any())  # nothing outside the mask
         arrays = [a for a in self.markers if any(m.ns == 'keypoints/skeleton'
                                                  for m in a.markers)]
         self.assertTrue(arrays, 'no markers with the skeleton')
