@@ -23,7 +23,6 @@ landmark), one pass per coordinate into numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import importlib
 from itertools import chain
 from operator import attrgetter
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -85,9 +84,10 @@ KEYPOINT_NAMES: Dict[str, Tuple[str, ...]] = {
 }
 
 # -- drawing edges ----------------------------------------------------------------------------
-# Taken from the installed mediapipe package where it exposes them (Tasks API 0.10.9+, else the
-# legacy ``solutions`` modules); the hand and pose skeletons are also written out below for a
-# mediapipe without either (the tests check they equal the package's).
+# Taken from the installed mediapipe package's Tasks API (the ``*LandmarksConnections`` classes of
+# every mediapipe in the pinned range); the hand and pose skeletons are also written out below so
+# that code which only draws received results works without mediapipe installed (the tests check
+# they equal the package's).
 
 _HAND_SKELETON: Tuple[Edge, ...] = (
     (0, 1), (0, 5), (9, 13), (13, 17), (5, 9), (0, 17),  # palm
@@ -104,16 +104,6 @@ _POSE_SKELETON: Tuple[Edge, ...] = (
     (27, 31), (28, 32),  # legs and feet
 )
 
-# The legacy ``mediapipe.solutions`` module of each Tasks connection list (older wheels).
-_LEGACY_CONNECTIONS = {
-    'FACE_LANDMARKS_CONTOURS': ('face_mesh_connections', 'FACEMESH_CONTOURS'),
-    'FACE_LANDMARKS_TESSELATION': ('face_mesh_connections', 'FACEMESH_TESSELATION'),
-    'FACE_LANDMARKS_LEFT_IRIS': ('face_mesh_connections', 'FACEMESH_LEFT_IRIS'),
-    'FACE_LANDMARKS_RIGHT_IRIS': ('face_mesh_connections', 'FACEMESH_RIGHT_IRIS'),
-    'HAND_CONNECTIONS': ('hands_connections', 'HAND_CONNECTIONS'),
-    'POSE_LANDMARKS': ('pose_connections', 'POSE_CONNECTIONS'),
-}
-
 
 def package_edges(holder: str, name: str) -> Optional[Tuple[Edge, ...]]:
     """
@@ -126,15 +116,6 @@ def package_edges(holder: str, name: str) -> Optional[Tuple[Edge, ...]]:
         from mediapipe.tasks.python import vision
         connections = getattr(getattr(vision, holder), name)
         return tuple((int(c.start), int(c.end)) for c in connections)
-    except (ImportError, AttributeError):
-        pass
-    legacy = _LEGACY_CONNECTIONS.get(name)
-    if legacy is None:
-        return None
-    try:
-        module = importlib.import_module('mediapipe.python.solutions.' + legacy[0])
-        # legacy lists are frozensets: sort them so the published order is stable
-        return tuple(sorted((int(a), int(b)) for a, b in getattr(module, legacy[1])))
     except (ImportError, AttributeError):
         return None
 
