@@ -12,7 +12,7 @@ if [ -f "$ROS_SETUP" ]; then
   export ROS_LOCALHOST_ONLY=1
   # Camera frames are megabytes on a best-effort subscription: with the 208 KiB default socket
   # buffer Cyclone DDS drops whole frames when fragments arrive faster than they are read.
-  export CYCLONEDDS_URI=${CYCLONEDDS_URI:-'<CycloneDDS><Domain><Internal><SocketReceiveBufferSize min="default" max="4MB"/></Internal></Domain></CycloneDDS>'}
+  export CYCLONEDDS_URI=${CYCLONEDDS_URI:-'<CycloneDDS><Domain><Internal><SocketReceiveBufferSize min="default" max="4MB"/></Internal><Discovery><MaxAutoParticipantIndex>32</MaxAutoParticipantIndex></Discovery></Domain></CycloneDDS>'}
   # Pure-Python packages the ROS 2 Python modules import at run time.
   .venv/bin/python -m pip install -q -r requirements-ros-runtime.txt
   echo "ROS 2: $ROS_SETUP ($RMW_IMPLEMENTATION)" >&2
