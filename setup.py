@@ -19,6 +19,8 @@ NODES = [
     'face_detection_node',
     'segmentation_node',
 ]
+#: Executables that host several of the NODES in one process (launch: single_process:=true).
+CONTAINERS = ['perception_container']
 
 
 def data(pattern):
@@ -61,6 +63,6 @@ setup(
     entry_points={
         'console_scripts': [
             'jetauto-perception = jetauto_perception.cli:main',
-        ] + ['%s = %s.nodes.%s:main' % (node, PACKAGE, node) for node in NODES],
+        ] + ['%s = %s.nodes.%s:main' % (node, PACKAGE, node) for node in NODES + CONTAINERS],
     },
 )

@@ -3,10 +3,12 @@ The JetAuto perception pipeline: camera -> detector / keypoints / MediaPipe -> v
 
     ros2 launch jetauto_perception perception.launch.py source:=/dev/video0 rviz:=true
 
-Every node runs from its own executable with its parameters from ``params_file``
-(config/perception.yaml by default) and explicit remaps onto the topics below (relative names:
-``namespace`` prefixes them all). ``source`` and ``backend`` override the file when given.
-``ros2 launch jetauto_perception perception.launch.py --show-args`` lists the arguments.
+Every node runs from its own executable (or, with ``single_process:=true``, all in one
+``perception_container`` process, each still its own ROS node) with its parameters from
+``params_file`` (config/perception.yaml by default) and explicit remaps onto the topics below
+(relative names: ``namespace`` prefixes them all). ``source`` and ``backend`` override the file
+when given. ``ros2 launch jetauto_perception perception.launch.py --show-args`` lists the
+arguments.
 """
 from __future__ import annotations
 
@@ -107,6 +109,8 @@ ARGUMENTS = [
     ('namespace', '', 'Namespace of every node and topic'),
     ('backend', '', 'Inference backend of the model nodes: onnxruntime or tensorrt ("" = the '
                     'value in params_file)'),
+    ('single_process', 'false', 'Run the selected nodes in one process (perception_container): '
+                                'frames captured or received once and handed in-process'),
 ]
 
 
@@ -129,6 +133,27 @@ def rviz_config(namespace: str) -> str:
     return path
 
 
+def container(settings: list, namespace: str, params_file: str) -> Node:
+    """
+    Run the selected nodes in one perception_container process (each keeps its name).
+
+    ``settings``: (executable, remaps, parameter overrides) per node. Each node's remaps are
+    targeted at it (``node:from:=to``); the overrides go to every node, which only read those
+    they declare.
+    """
+    remaps: Remaps = []
+    overrides: dict = {}
+    for executable, node_remaps, node_overrides in settings:
+        remaps += [('%s:%s' % (executable, source_topic), target)
+                   for source_topic, target in node_remaps]
+        overrides.update(node_overrides)
+    # no name=: it would rename every node of the process
+    return Node(package=PACKAGE, executable='perception_container', namespace=namespace,
+                arguments=['--nodes', ','.join(entry[0] for entry in settings)],
+                parameters=[params_file] + ([overrides] if overrides else []),
+                remappings=remaps, output='screen', emulate_tty=True)
+
+
 def launch_nodes(context: LaunchContext) -> list:
     """Build the enabled nodes once the launch arguments are known."""
     namespace = LaunchConfiguration('namespace').perform(context)
@@ -138,9 +163,9 @@ def launch_nodes(context: LaunchContext) -> list:
     if not os.path.isfile(params_file):
         raise FileNotFoundError('params_file %s not found' % params_file)
     actions: list = []
-    for executable, flag, remaps, takes_backend in NODES:
-        if not is_true(context, flag):
-            continue
+    selected = [entry for entry in NODES if is_true(context, entry[1])]
+    settings = []
+    for executable, flag, remaps, takes_backend in selected:
         overrides = {}
         if executable == 'camera_node' and source:
             overrides['source'] = ParameterValue(source, value_type=str)
@@ -153,6 +178,11 @@ def launch_nodes(context: LaunchContext) -> list:
             remaps = [(source_topic, arguments.get(target, target))
                       for source_topic, target in remaps]
             overrides['use_keypoints'] = is_true(context, 'enable_keypoints')
+        settings.append((executable, remaps, overrides))
+    single_process = is_true(context, 'single_process')
+    if settings and single_process:
+        actions.append(container(settings, namespace, params_file))
+    for executable, remaps, overrides in [] if single_process else settings:
         actions.append(Node(package=PACKAGE, executable=executable, name=executable,
                             namespace=namespace,
                             parameters=[params_file] + ([overrides] if overrides else []),
@@ -161,8 +191,10 @@ def launch_nodes(context: LaunchContext) -> list:
         actions.append(Node(package='rviz2', executable='rviz2', name='rviz2',
                             namespace=namespace,
                             arguments=['-d', rviz_config(namespace)], output='screen'))
-    names = [a.node_executable for a in actions if isinstance(a, Node)]
-    notes = [LogInfo(msg='perception: starting %s' % (', '.join(names) or 'nothing'))]
+    names = [entry[0] for entry in selected]
+    notes = [LogInfo(msg='perception: starting %s%s' % (
+        ', '.join(names) or 'nothing',
+        ' in one process' if single_process and names else ''))]
     if 'keypoint_node' in names and 'yolov5_node' not in names:
         notes.append(LogInfo(msg='perception: keypoint_node takes its person boxes from '
                                  'detections: enable_detector:=true (or set use_detections: '

@@ -8,18 +8,13 @@ executables up in the ament index. The test therefore lays out, in a temporary p
 with launch/, config/, rviz/) and puts it first on AMENT_PREFIX_PATH.
 Runs wherever ROS 2 is sourced (launch_testing's pytest plugin collects it); skips elsewhere.
 """
-import ast
-import atexit
 import os
-import pathlib
-import re
-import shutil
-import sys
-import tempfile
 import time
 import unittest
 
-from conftest import REPO, require_ros, SHARED
+from ament_prefix import make_install_prefix, PACKAGE
+
+from conftest import require_ros, SHARED
 
 require_ros()
 
@@ -34,36 +29,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
-PACKAGE = 'jetauto_perception'
 VIDEO = SHARED / 'data' / 'video' / 'vtest.avi'
-
-
-def setup_nodes():
-    """The NODES list of setup.py (the console scripts colcon installs)."""
-    text = (REPO / 'setup.py').read_text()
-    return ast.literal_eval(re.search(r'^NODES = (\[.*?\])', text, re.S | re.M).group(1))
-
-
-def make_install_prefix():
-    """An ament prefix with this package's executables and share files (see the docstring)."""
-    prefix = pathlib.Path(tempfile.mkdtemp(prefix='jetauto_prefix_'))
-    atexit.register(shutil.rmtree, str(prefix), True)
-    index = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
-    index.mkdir(parents=True)
-    (index / PACKAGE).write_text('')
-    share = prefix / 'share' / PACKAGE
-    share.mkdir()
-    for name in ('launch', 'config', 'rviz', 'package.xml'):
-        (share / name).symlink_to(REPO / name)
-    lib = prefix / 'lib' / PACKAGE
-    lib.mkdir(parents=True)
-    for node in setup_nodes():
-        script = lib / node
-        script.write_text('#!%s\nimport sys\nsys.path.insert(0, %r)\n'
-                          'from %s.nodes.%s import main\nsys.exit(main())\n'
-                          % (sys.executable, str(REPO), PACKAGE, node))
-        script.chmod(0o755)
-    return prefix
 
 
 @pytest.mark.launch_test

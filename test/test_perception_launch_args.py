@@ -165,3 +165,22 @@ def test_depth_node_takes_the_depth_topics_and_keypoints():
     assert remaps(default['depth_node'])['depth/image_raw'] == '/camera/depth/image_raw'
     assert parameters(default['depth_node'])['use_keypoints'] is False
     assert remaps(default['visualizer_node'])['detections_3d'] == 'detections_3d'
+
+
+def test_single_process_runs_the_selected_nodes_in_one_container():
+    nodes = launch(single_process='true', enable_keypoints='true', enable_depth='true',
+                   depth_topic='/cam/aligned_depth/image_raw', source='video.mp4',
+                   backend='tensorrt')
+    assert sorted(nodes) == ['perception_container']
+    container = nodes['perception_container']
+    arguments = [str(a[0].perform(LaunchContext())) if isinstance(a, list) else str(a)
+                 for a in container._Node__arguments]
+    assert arguments[:2] == ['--nodes', 'camera_node,yolov5_node,keypoint_node,'
+                                        'visualizer_node,depth_node']
+    topics = remaps(container)  # each node's remaps, targeted at that node
+    assert topics['depth_node:depth/image_raw'] == '/cam/aligned_depth/image_raw'
+    assert topics['keypoint_node:detections'] == 'detections'
+    assert topics['visualizer_node:camera/image_raw'] == 'camera/image_raw'
+    values = parameters(container)
+    assert values['source'] == 'video.mp4' and values['backend'] == 'tensorrt'
+    assert values['use_keypoints'] is True

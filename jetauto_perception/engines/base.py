@@ -50,8 +50,11 @@ class EngineConfig:
     workspace_mb: int = 1024
     timing_cache: str = ''
     device_id: int = 0
-    #: ONNX Runtime intra-op threads (0 = ONNX Runtime's default).
+    #: ONNX Runtime intra- and inter-op threads (0 = ONNX Runtime's default: one per core).
     num_threads: int = 0
+    #: ONNX Runtime threads busy-wait for work between operators (its default); off, they
+    #: sleep, which leaves the cores to other models when several share the machine.
+    spin_wait: bool = True
     #: INT8 only: a folder of calibration images and the calibration cache file.
     calib_images: str = ''
     calib_cache: str = ''

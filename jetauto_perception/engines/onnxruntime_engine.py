@@ -49,6 +49,10 @@ class OnnxRuntimeEngine(InferenceEngine):
         options = ort.SessionOptions()
         if config.num_threads > 0:
             options.intra_op_num_threads = config.num_threads
+            options.inter_op_num_threads = config.num_threads
+        if not config.spin_wait:
+            options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+            options.add_session_config_entry('session.inter_op.allow_spinning', '0')
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(model_path, sess_options=options,

@@ -4,31 +4,40 @@ Shared plumbing of the "image in, Detection2DArray out" nodes.
 The subscription callback only stores the newest message; a worker thread converts and processes
 it. A frame that arrives while the worker is busy replaces the one waiting, so the node always
 works on the newest frame and never builds a queue (stale frames are counted and dropped).
+The model nodes are managed (lifecycle) nodes with a ``~/enable`` service and /diagnostics.
 """
 from __future__ import annotations
 
+import dataclasses
+import gc
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Type
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Sequence, Type, Union
 
 import numpy as np
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 import rclpy
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data, QoSProfile,
                        ReliabilityPolicy)
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
+from std_srvs.srv import SetBool
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from .conversions import bgr_to_image, image_to_bgr
+from .conversions import bgr_to_image, image_to_bgr, stamp_ns
+from .diagnostics import publish_diagnostics, Report, window_values
+from .frames import Frame
+from .runtime import init, spin_until_shutdown
 from ..engines.base import EngineConfig
 from ..errors import ImageFormatError, PerceptionError
+from ..health import assess, OK, ThroughputWindow
 from ..timing import StageStats, StageTimes
 
 #: Transient-local, depth 1: a subscriber that joins late still gets the last LabelInfo.
@@ -40,6 +49,8 @@ IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                        durability=qos_profile_sensor_data.durability,
                        reliability=qos_profile_sensor_data.reliability)
 ERROR_THROTTLE_S = 5.0
+#: What the worker takes: a received message or an in-process frame.
+ImageLike = Union[Image, Frame]
 
 
 class StartupError(Exception):
@@ -69,6 +80,8 @@ class PerceptionNode(Node):
             elif isinstance(default, float):
                 descriptor.floating_point_range = [FloatingPointRange(
                     from_value=float(min_value), to_value=float(max_value), step=0.0)]
+        if self.has_parameter(name):  # declared at an earlier configure (lifecycle)
+            return self.get_parameter(name).value
         try:
             value = self.declare_parameter(name, default, descriptor).value
         except ParameterException as exc:  # wrong type or out of range
@@ -80,80 +93,8 @@ class PerceptionNode(Node):
         return value
 
 
-class ImageInferenceNode(PerceptionNode):
-    """
-    Base of the image-in, Detection2DArray-out nodes.
-
-    Subclasses implement :meth:`setup`, :meth:`infer`, :meth:`to_message`, :meth:`label_info`
-    and :meth:`draw`; the base does topics, threading and error handling.
-    """
-
-    #: Parameters a subclass accepts changes of at run time (see :meth:`apply_parameter`).
-    live_parameters: Sequence[str] = ()
-    #: The output message type; a Detection2DArray output also gets a latched LabelInfo.
-    output_type: Any = Detection2DArray
-
-    def __init__(self, node_name: str, output_topic: str, image_topic: str = 'camera/image_raw',
-                 **node_kwargs: Any) -> None:
-        super().__init__(node_name, **node_kwargs)
-        self._lock = threading.Lock()
-        self._pending: Optional[Image] = None
-        self._wake = threading.Event()
-        self._running = True
-        self.received = 0
-        self.dropped = 0
-        self.bad = 0
-        self.processed = 0
-        self.timings = StageTimes()
-        self._stats = StageStats()
-        self._stats_since = time.monotonic()
-        self.stats_period = self.declare(
-            'stats_period', 10.0, 'Seconds between the statistics log lines (0 = never)',
-            min_value=0.0, max_value=3600.0)
-        try:
-            self.setup()
-        except PerceptionError as exc:
-            raise StartupError(str(exc)) from None
-        self.publisher = self.create_publisher(self.output_type, output_topic, 10)
-        self.label_info_publisher: Optional[Any] = None
-        if self.output_type is Detection2DArray:
-            self.label_info_publisher = self.create_publisher(
-                LabelInfo, output_topic + '/label_info', LATCHED_QOS)
-        self.annotated_publisher = self.create_publisher(Image, '~/image_annotated', 1)
-        self.publish_label_info()
-        self.subscription = self.create_subscription(Image, image_topic, self.on_image,
-                                                     IMAGE_QOS)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        if self.stats_period > 0:
-            self.create_timer(self.stats_period, self._log_stats)
-        self._worker = threading.Thread(target=self._work, name=node_name + '_worker',
-                                        daemon=True)
-        self._worker.start()
-        self.get_logger().info('ready: %s -> %s' % (self.subscription.topic_name,
-                                                    self.publisher.topic_name))
-
-    # -- for subclasses ------------------------------------------------------------------------
-    def setup(self) -> None:
-        """Declare the node's parameters and load its model (raise PerceptionError on failure)."""
-        raise NotImplementedError
-
-    def infer(self, image: np.ndarray, header: Header) -> Any:
-        """Run the core on one BGR image; the result goes to to_message and draw."""
-        raise NotImplementedError
-
-    def to_message(self, result: Any, header: Header) -> Any:
-        """Return the message (of :attr:`output_type`, or its CDR bytes) for ``result``."""
-        raise NotImplementedError
-
-    def label_info(self, header: Header) -> LabelInfo:
-        raise NotImplementedError
-
-    def draw(self, image: np.ndarray, result: Any) -> np.ndarray:
-        return image
-
-    def apply_parameter(self, name: str, value: Any) -> Optional[str]:
-        """Apply a run-time change of a live parameter; return a reason to reject it."""
-        return 'parameter %s cannot change at run time: restart the node' % name
+class EngineParameters(PerceptionNode):
+    """The inference-backend parameters of the model nodes."""
 
     def declare_engine_parameters(self, default_model: str) -> EngineConfig:
         """Declare the inference-backend parameters every model node shares."""
@@ -182,14 +123,237 @@ class ImageInferenceNode(PerceptionNode):
                             precision=precision, engine_cache_dir=cache_dir,
                             force_engine_rebuild=force, device_id=device_id)
 
+
+class ImageInferenceNode(LifecycleNode, EngineParameters):
+    """
+    Base of the image-in, Detection2DArray-out nodes: managed (lifecycle) nodes.
+
+    configure declares the parameters and loads the model (:meth:`setup`) and creates the
+    publishers; activate subscribes to the images and starts the worker; deactivate stops both;
+    cleanup frees the model (the attributes :meth:`setup` made, closing those that have a
+    ``close``). With ``autostart`` (the default) the node configures and activates itself.
+    ``~/enable`` (std_srvs/SetBool) activates or deactivates it for tools without lifecycle.
+
+    Subclasses implement :meth:`setup`, :meth:`infer`, :meth:`to_message`, :meth:`label_info`
+    and :meth:`draw`; the base does topics, threading and error handling. With
+    ``in_process=True`` (the perception container) the node has no image subscription: the
+    container hands it :class:`Frame` objects through :meth:`on_image`.
+    """
+
+    #: Parameters a subclass accepts changes of at run time (see :meth:`apply_parameter`).
+    live_parameters: Sequence[str] = ()
+    #: The output message type; a Detection2DArray output also gets a latched LabelInfo.
+    output_type: Any = Detection2DArray
+
+    def __init__(self, node_name: str, output_topic: str, image_topic: str = 'camera/image_raw',
+                 in_process: bool = False, **node_kwargs: Any) -> None:
+        LifecycleNode.__init__(self, node_name, **node_kwargs)
+        self.output_topic, self.in_process = output_topic, in_process
+        self.image_topic = self.resolve_topic_name(image_topic)
+        self._lock = threading.Lock()
+        self._pending: Optional[ImageLike] = None
+        self._wake = threading.Event()
+        self._running = False
+        self._worker: Optional[threading.Thread] = None
+        self.subscription: Any = None
+        self.publisher: Any = None
+        self.state = 'unconfigured'
+        self._failure = ''
+        self._model_attributes: List[str] = []
+        self._configured_entities: List[Any] = []
+        #: in-process listeners of the results: ``listener(frame, message)`` after each publish
+        self.result_listeners: List[Callable[[Any, Any], None]] = []
+        self.received = 0
+        self.dropped = 0
+        self.bad = 0
+        self.processed = 0
+        self.timings = StageTimes()
+        self._stats = StageStats()
+        self._stats_since = time.monotonic()
+        self.health = ThroughputWindow()
+        self._next_start = 0.0
+        self.stats_period = self.declare(
+            'stats_period', 10.0, 'Seconds between the statistics log lines (0 = never)',
+            min_value=0.0, max_value=3600.0)
+        self.max_rate = self.declare(
+            'max_rate', 0.0, 'Process at most this many frames per second, skipping the others '
+            '(0 = as many as the model can): leaves the cores to the other models', 0.0, 1000.0)
+        self.latency_budget = self.declare(
+            'latency_budget', 0.0, 'Seconds from image stamp to publish above which '
+            '/diagnostics warns (0 = no budget)', 0.0, 60.0)
+        autostart = self.declare('autostart', True, 'Configure and activate at start-up '
+                                 '(false: wait for the lifecycle transitions)', read_only=True)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_service(SetBool, '~/enable', self._on_enable)
+        if self.stats_period > 0:
+            self.create_timer(self.stats_period, self._log_stats)
+        publish_diagnostics(self, 'inference', self.diagnostics_report)
+        if autostart:
+            self._failure = 'starting'  # (run_node logs the failure: one line)
+            self.trigger_configure()
+            if self.state != 'inactive':
+                raise StartupError(self._failure)
+            self.trigger_activate()
+
+    # -- for subclasses ------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Declare the node's parameters and load its model (raise PerceptionError on failure)."""
+        raise NotImplementedError
+
+    def infer(self, image: np.ndarray, header: Header) -> Any:
+        """Run the core on one BGR image; the result goes to to_message and draw."""
+        raise NotImplementedError
+
+    def to_message(self, result: Any, header: Header) -> Any:
+        """Return the message (of :attr:`output_type`, or its CDR bytes) for ``result``."""
+        raise NotImplementedError
+
+    def label_info(self, header: Header) -> LabelInfo:
+        raise NotImplementedError
+
+    def draw(self, image: np.ndarray, result: Any) -> np.ndarray:
+        return image
+
+    def apply_parameter(self, name: str, value: Any) -> Optional[str]:
+        """Apply a run-time change of a live parameter; return a reason to reject it."""
+        return 'parameter %s cannot change at run time: restart the node' % name
+
+    def declare_engine_parameters(self, default_model: str) -> EngineConfig:
+        """Declare the backend parameters (:class:`EngineParameters`) and the thread budget."""
+        return self.thread_budget(super().declare_engine_parameters(default_model))
+
+    def thread_budget(self, config: EngineConfig) -> EngineConfig:
+        """Declare ``threads`` and ``spin_wait`` and put them into the engine config."""
+        threads = self.declare(
+            'threads', 0, 'ONNX Runtime intra- and inter-op threads (0 = one per core)', 0, 256,
+            read_only=True)
+        spin_wait = self.declare(
+            'spin_wait', True, 'ONNX Runtime threads busy-wait between operators (faster '
+            'alone; set false when several models share the cores)', read_only=True)
+        return dataclasses.replace(config, num_threads=threads, spin_wait=spin_wait)
+
     def _on_set_parameters(self, params: List[Parameter]) -> SetParametersResult:
         for param in params:
-            if param.name not in self.live_parameters:
-                continue
+            if param.name == 'max_rate':
+                self.max_rate = float(param.value)
+            elif param.name == 'latency_budget':
+                self.latency_budget = float(param.value)
+            if param.name not in self.live_parameters or self.state == 'unconfigured':
+                continue  # (unconfigured: setup reads the new value)
             reason = self.apply_parameter(param.name, param.value)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
         return SetParametersResult(successful=True)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model (:meth:`setup`) and create the publishers."""
+        before_attributes = set(vars(self))
+        before_entities = self._entities()
+        try:
+            self.setup()
+            self.publisher = self.create_publisher(self.output_type, self.output_topic, 10)
+            self.label_info_publisher: Optional[Any] = None
+            if self.output_type is Detection2DArray:
+                self.label_info_publisher = self.create_publisher(
+                    LabelInfo, self.output_topic + '/label_info', LATCHED_QOS)
+            self.annotated_publisher = self.create_publisher(Image, '~/image_annotated', 1)
+            self.publish_label_info()
+        except Exception as exc:  # a known failure is one line, anything else its traceback
+            known = isinstance(exc, (PerceptionError, StartupError))
+            starting, self._failure = (self._failure == 'starting',
+                                       str(exc) if known else traceback.format_exc())
+            if not starting:
+                self.get_logger().error('cannot configure: %s' % self._failure)
+            self._model_attributes = sorted(set(vars(self)) - before_attributes)
+            self._configured_entities = [e for e in self._entities() if e not in before_entities]
+            self._release()
+            return TransitionCallbackReturn.FAILURE
+        self._model_attributes = sorted(set(vars(self)) - before_attributes)
+        self._configured_entities = [e for e in self._entities() if e not in before_entities]
+        self.state, self._failure = 'inactive', ''
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the images (unless in-process) and start the worker."""
+        if not self.in_process:
+            self.subscription = self.create_subscription(Image, self.image_topic,
+                                                         self.on_image, IMAGE_QOS)
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name=self.get_name() + '_worker',
+                                        daemon=True)
+        self._worker.start()
+        self.health.take()  # a fresh window: no "no input" for the inactive time
+        self.state = 'active'
+        self.get_logger().info('active: %s -> %s' % (self.image_topic,
+                                                     self.publisher.topic_name))
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and stop the worker (after the frame it is on)."""
+        self.stop_work()
+        self.state = 'inactive'
+        self.get_logger().info('inactive')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model and the publishers."""
+        self._release()
+        self.state = 'unconfigured'
+        self.get_logger().info('model released')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop_work()
+        self._release()
+        self.state = 'finalized'
+        return TransitionCallbackReturn.SUCCESS
+
+    def _entities(self) -> List[Any]:
+        return list(self.publishers) + list(self.subscriptions)
+
+    def stop_work(self) -> None:
+        """Unsubscribe from the images and stop the worker (after the frame it is on)."""
+        if self.subscription is not None:
+            self.destroy_subscription(self.subscription)
+            self.subscription = None
+        self._running = False
+        self._wake.set()
+        if self._worker is not None and self._worker.is_alive():
+            self._worker.join()
+        self._worker = None
+        with self._lock:
+            self._pending = None
+
+    def _release(self) -> None:
+        """Close and drop what :meth:`setup` made (the model), destroy its publishers."""
+        for entity in self._configured_entities:
+            if entity in list(self.publishers):
+                self.destroy_publisher(entity)
+            elif entity in list(self.subscriptions):
+                self.destroy_subscription(entity)
+        self._configured_entities = []
+        for name in self._model_attributes:
+            value = vars(self).pop(name, None)
+            if callable(getattr(value, 'close', None)):
+                value.close()
+        self._model_attributes = []
+        self.timings = StageTimes()
+        gc.collect()
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> Any:
+        """``~/enable``: true configures (if needed) and activates, false deactivates."""
+        if request.data:
+            if self.state == 'unconfigured':
+                self.trigger_configure()
+            if self.state == 'inactive':
+                self.trigger_activate()
+        elif self.state == 'active':
+            self.trigger_deactivate()
+        response.success = (self.state == 'active') == bool(request.data)
+        response.message = self.state if response.success else '%s: %s' % (
+            self.state, self._failure)
+        return response
 
     # -- data path -----------------------------------------------------------------------------
     def publish_label_info(self) -> None:
@@ -199,25 +363,29 @@ class ImageInferenceNode(PerceptionNode):
         header.stamp = self.get_clock().now().to_msg()
         self.label_info_publisher.publish(self.label_info(header))
 
-    def on_image(self, msg: Image) -> None:
+    def on_image(self, msg: ImageLike) -> None:
         """
-        Take a frame from the image subscription: by default straight to :meth:`submit`.
+        Take a frame (an Image, or an in-process :class:`Frame`): by default to :meth:`submit`.
 
         A node that needs a second message per frame (e.g. detections of the same stamp)
         overrides this to hold the frame back until its partner arrives, then submits it.
         """
         self.submit(msg)
 
-    def submit(self, msg: Image) -> None:
+    def submit(self, msg: ImageLike) -> None:
         """Make ``msg`` the worker's next frame (replacing one it has not started yet)."""
+        if not self._running:
+            return
         with self._lock:
             if self._pending is not None:
                 self.dropped += 1  # the worker never got to it: a newer frame replaces it
+                self.health.count('stale')
             self._pending = msg
             self.received += 1
+        self.health.count('received')
         self._wake.set()
 
-    def _take_pending(self) -> Optional[Image]:
+    def _take_pending(self) -> Optional[ImageLike]:
         with self._lock:
             msg, self._pending = self._pending, None
             self._wake.clear()
@@ -225,48 +393,79 @@ class ImageInferenceNode(PerceptionNode):
 
     def _work(self) -> None:
         while self._running:
+            if self.max_rate > 0:  # wait out the rest of this frame's share of a second
+                delay = self._next_start - time.monotonic()
+                if delay > 0 and self._sleep(delay):
+                    continue
             if not self._wake.wait(0.2):
                 continue
             msg = self._take_pending()
-            if msg is not None:
+            if msg is not None and self._running:
+                self._next_start = time.monotonic() + 1.0 / max(self.max_rate, 1e-3)
                 self.process_message(msg)
 
-    def process_message(self, msg: Image) -> None:
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless the worker stops first (then True)."""
+        deadline = time.monotonic() + seconds
+        while self._running and time.monotonic() < deadline:
+            time.sleep(min(0.05, max(deadline - time.monotonic(), 0.0)))
+        return not self._running
+
+    def _bad_frame(self, text: str) -> None:
+        self.bad += 1
+        self.health.count('malformed')
+        self.get_logger().error(text, throttle_duration_sec=ERROR_THROTTLE_S)
+
+    def process_message(self, msg: ImageLike) -> None:
         """Convert, infer, publish one frame; a bad frame is logged (throttled) and skipped."""
-        logger = self.get_logger()
-        try:
-            image = image_to_bgr(msg)
-        except ImageFormatError as exc:
-            self.bad += 1
-            logger.error('skipping a bad image message on %s: %s'
-                         % (self.subscription.topic_name, exc),
-                         throttle_duration_sec=ERROR_THROTTLE_S)
-            return
+        if isinstance(msg, Frame):
+            image = msg.image
+        else:
+            try:
+                image = image_to_bgr(msg)
+            except ImageFormatError as exc:
+                self._bad_frame('skipping a bad image message on %s: %s'
+                                % (self.image_topic, exc))
+                return
         try:
             result = self.infer(image, msg.header)
-            self.publisher.publish(self.to_message(result, msg.header))
+            out = self.to_message(result, msg.header)
+            self.publisher.publish(out)
         except PerceptionError as exc:
-            self.bad += 1
-            logger.error('frame skipped: %s' % exc, throttle_duration_sec=ERROR_THROTTLE_S)
+            self._bad_frame('frame skipped: %s' % exc)
             return
         except Exception as exc:  # keep running on anything the model or decoder throws
             if not self._running or not self.context.ok():
                 return  # shutting down: the publisher's context is gone, nothing to report
-            self.bad += 1
-            logger.error('frame skipped, %s: %s' % (type(exc).__name__, exc),
-                         throttle_duration_sec=ERROR_THROTTLE_S)
+            self._bad_frame('frame skipped, %s: %s' % (type(exc).__name__, exc))
             return
+        latency_ms = (self.get_clock().now().nanoseconds - stamp_ns(msg.header)) / 1e6
         self.processed += 1
         self._stats.add(self.timings)
+        self.health.processed(self.timings, latency_ms)
+        for listener in self.result_listeners:
+            listener(msg, out)
         if self.annotated_publisher.get_subscription_count() > 0:
             canvas = self.draw(np.array(image, copy=True), result)
             self.annotated_publisher.publish(bgr_to_image(canvas, msg.header))
 
+    def diagnostics_report(self) -> Report:
+        """Return the /diagnostics status: the lifecycle state, or the last second's figures."""
+        stats = self.health.take()
+        if self.state != 'active':
+            return OK, self.state, {'state': self.state}
+        level, message = assess(stats, self.max_rate, self.latency_budget * 1e3)
+        values = window_values(stats)
+        values['state'] = self.state
+        return level, message, values
+
     def _log_stats(self) -> None:
         now = time.monotonic()
         elapsed, self._stats_since = now - self._stats_since, now
+        if self.state != 'active':
+            return
         if self.received == 0:
-            self.get_logger().info('waiting for images on %s' % self.subscription.topic_name,
+            self.get_logger().info('waiting for images on %s' % self.image_topic,
                                    throttle_duration_sec=60.0)
             return
         means = ', '.join('%s %.1f ms' % kv for kv in self._stats.means().items())
@@ -277,30 +476,26 @@ class ImageInferenceNode(PerceptionNode):
         self._stats = StageStats()
 
     def destroy_node(self) -> None:
-        self._running = False
-        self._wake.set()
-        if self._worker.is_alive():
-            self._worker.join(timeout=2.0)
+        self.stop_work()
+        self._release()
         super().destroy_node()
 
 
 def run_node(factory: Callable[[], Node], name: str, args: Optional[List[str]] = None) -> int:
-    """Init rclpy, build the node, spin until Ctrl-C; a StartupError is one log line, exit 1."""
-    rclpy.init(args=args)
+    """
+    Init rclpy, build the node, spin until Ctrl-C; a StartupError is one log line, exit 1.
+
+    The exit code is the node's ``exit_code`` attribute when it sets one (else 0).
+    """
+    init(args)
     try:
         node = factory()
     except StartupError as exc:
         rclpy.logging.get_logger(name).fatal('cannot start: %s' % exc)
         rclpy.try_shutdown()
         return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    spin_until_shutdown([node], done=lambda: getattr(node, 'exit_code', None) is not None)
+    return getattr(node, 'exit_code', None) or 0
 
 
 def main_for(node_class: Type[Node], name: str) -> Callable[[], None]:

@@ -10,21 +10,20 @@ uncalibrated CameraInfo of the frame size.
 """
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_system_default
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from .base import PerceptionNode, StartupError
+from .base import main_for, PerceptionNode, StartupError
 from .conversions import bgr_to_image
+from .frames import Frame
 from ..errors import PerceptionError
 from ..sources.camera_info import calibration_for, CameraCalibration, uncalibrated
 from ..sources.capture import Capture, CapturedFrame, CaptureSettings, SourceUnavailableError
@@ -71,6 +70,8 @@ class CameraNode(PerceptionNode):
         self._uncalibrated: Dict[Tuple[int, int], CameraCalibration] = {}
         self._size_warned = False
         self.exit_code: Optional[int] = None
+        #: in-process receivers of every frame (the perception container), before publishing
+        self.frame_listeners: List[Callable[[Frame], None]] = []
         self.published = 0
         self._stats_count = 0
         self._stats_since = time.monotonic()
@@ -188,6 +189,8 @@ class CameraNode(PerceptionNode):
         self._stats_count += 1
         header = Header(frame_id=self.frame_id)
         header.stamp.sec, header.stamp.nanosec = divmod(frame.stamp_ns, 1000000000)
+        for listener in self.frame_listeners:
+            listener(Frame(header, frame.image))
         if self.image_publisher.get_subscription_count() > 0:
             self.image_publisher.publish(bgr_to_image(frame.image, header))
         if self.info_publisher.get_subscription_count() > 0:
@@ -219,30 +222,18 @@ class CameraNode(PerceptionNode):
                 count / max(elapsed, 1e-6), self.capture.spec.describe(), self.published,
                 self.capture.reconnects))
 
-    def destroy_node(self) -> None:
+    def stop_work(self) -> None:
+        """Stop capturing (the capture thread ends after the frame it is on)."""
         self.capture.stop()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
+
+    def destroy_node(self) -> None:
+        self.stop_work()
         super().destroy_node()
 
 
-def main(args: Optional[List[str]] = None) -> None:
-    rclpy.init(args=args)
-    try:
-        node = CameraNode()
-    except StartupError as exc:
-        rclpy.logging.get_logger('camera_node').fatal('cannot start: %s' % exc)
-        rclpy.try_shutdown()
-        sys.exit(1)
-    try:
-        while rclpy.ok() and node.exit_code is None:
-            rclpy.spin_once(node, timeout_sec=0.2)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    sys.exit(node.exit_code or 0)
+main = main_for(CameraNode, 'camera_node')
 
 
 if __name__ == '__main__':

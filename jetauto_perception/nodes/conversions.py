@@ -1,6 +1,7 @@
 """ROS message <-> core plain data. The only place that knows both worlds."""
 from __future__ import annotations
 
+import array
 from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -10,7 +11,7 @@ from vision_msgs.msg import (Detection2D, Detection2DArray, LabelInfo, ObjectHyp
                              VisionClass)
 
 from ..detection.detections import Detections
-from ..sources.image_codec import decode_image, encode_bgr8
+from ..sources.image_codec import bgr8_pixels, decode_image
 
 #: Prefix of the LabelInfo entries that carry skeleton edges (``edge:<a>,<b>``).
 EDGE_PREFIX = 'edge:'
@@ -27,12 +28,31 @@ def image_to_bgr(msg: Image) -> np.ndarray:
                         bool(msg.is_bigendian))
 
 
-def bgr_to_image(image: np.ndarray, header: Header) -> Image:
-    data, step = encode_bgr8(image)
-    msg = Image(header=header, height=int(image.shape[0]), width=int(image.shape[1]),
-                encoding='bgr8', is_bigendian=0, step=step)
-    msg.data = data
+def image_data(buffer: np.ndarray) -> array.array:
+    """
+    Return a contiguous array's bytes as the ``array('B')`` an Image's ``data`` field stores.
+
+    rclpy's generated setter stores an ``array.array('B')`` as it is, but checks any other
+    sequence (bytes included) element by element in Python: ~0.1 s for one 720x528 bgr8 frame
+    against a memory copy for this.
+    """
+    data = array.array('B')
+    data.frombytes(memoryview(np.ascontiguousarray(buffer)).cast('B'))
+    return data
+
+
+def array_to_image(pixels: np.ndarray, header: Header, encoding: str) -> Image:
+    """Wrap an ``(H, W)`` or ``(H, W, C)`` uint8 array as a sensor_msgs/Image (packed rows)."""
+    height, width = int(pixels.shape[0]), int(pixels.shape[1])
+    msg = Image(header=header, height=height, width=width, encoding=encoding, is_bigendian=0,
+                step=width * (int(pixels.shape[2]) if pixels.ndim == 3 else 1))
+    msg.data = image_data(pixels)
     return msg
+
+
+def bgr_to_image(image: np.ndarray, header: Header) -> Image:
+    """(H, W, 3) uint8 BGR -> a bgr8 sensor_msgs/Image (one memory copy, see image_data)."""
+    return array_to_image(bgr8_pixels(image), header, 'bgr8')
 
 
 def _box_detection(header: Header, x1: float, y1: float, x2: float, y2: float) -> Detection2D:

@@ -97,7 +97,7 @@ class KeypointNode(ImageInferenceNode):
         model = resolve_model(self.model_path)
         self.estimator = KeypointEstimator.from_model(model, engine_config, config)
         self.timings = self.estimator.timings
-        if self.use_detections:
+        if self.use_detections and not self.in_process:  # (in-process: from the detector)
             self.detections_subscription = self.create_subscription(
                 Detection2DArray, 'detections', self.on_detections, 10)
         self.get_logger().info('loaded %s (%s, input %dx%d, %d keypoints, crop/decode on %s, '
@@ -181,10 +181,6 @@ class KeypointNode(ImageInferenceNode):
             draw_keypoints(image, points, result.skeleton, self.score_threshold,
                            class_color(index))
         return image
-
-    def destroy_node(self) -> None:
-        super().destroy_node()  # stops the worker first
-        self.estimator.close()
 
 
 main = main_for(KeypointNode, 'keypoint_node')

@@ -15,8 +15,8 @@ plane ``marker_depth`` metres in front of the camera (optical frame: x right, y 
 through the CameraInfo intrinsics or a ``default_hfov`` pinhole (namespaces: ``image_plane``,
 ``detections``, ``detections/labels``, ``<topic>/skeleton``, ``<topic>/points``).
 
-While neither output has a subscriber the callbacks return at once: nothing is cached, decoded
-or drawn.
+While neither output has a subscriber the node does not subscribe to the images and the result
+callbacks return at once: nothing is received, cached, decoded or drawn.
 """
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ class VisualizerNode(PerceptionNode):
         self.image_publisher = self.create_publisher(Image, '~/image', 1)
         self.marker_publisher = self.create_publisher(MarkerArray, '~/markers', 1)
         self.bad = 0
-        self.create_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
+        self.image_subscription: Optional[Any] = None  # only while wanted (see _poll)
         self.create_subscription(CameraInfo, 'camera/camera_info', self._on_camera_info, 1)
         for topic in detection_topics:
             self._subscribe(topic, DETECTIONS)
@@ -213,8 +213,19 @@ class VisualizerNode(PerceptionNode):
                                               time.monotonic()))
 
     def _poll(self) -> None:
-        if self.wanted():
+        wanted = self.wanted()
+        self._follow_images(wanted)
+        if wanted:
             self._render(self.sync.poll(time.monotonic()))
+
+    def _follow_images(self, wanted: bool) -> None:
+        """Subscribe to the images only while somebody watches (each frame costs a receive)."""
+        if wanted and self.image_subscription is None:
+            self.image_subscription = self.create_subscription(
+                Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
+        elif not wanted and self.image_subscription is not None:
+            self.destroy_subscription(self.image_subscription)
+            self.image_subscription = None
 
     # -- output ----------------------------------------------------------------------------------
     def results_of(self, frame: SyncedFrame) -> Any:

@@ -80,10 +80,15 @@ def decode_image(data: Buffer, height: int, width: int, encoding: str, step: int
     return cv2.cvtColor(np.ascontiguousarray(image), conversion)  # type: ignore[call-overload]
 
 
-def encode_bgr8(image: np.ndarray) -> Tuple[bytes, int]:
-    """Return ``(data, step)`` of a ``(H, W, 3)`` uint8 BGR image for a bgr8 message."""
+def bgr8_pixels(image: np.ndarray) -> np.ndarray:
+    """Return a ``(H, W, 3)`` uint8 BGR image as a C-contiguous array (packed bgr8 rows)."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ImageFormatError('expected an (H, W, 3) uint8 image, got %s %s'
                                % (image.shape, image.dtype))
-    image = np.ascontiguousarray(image)
+    return np.ascontiguousarray(image)
+
+
+def encode_bgr8(image: np.ndarray) -> Tuple[bytes, int]:
+    """Return ``(data, step)`` of a ``(H, W, 3)`` uint8 BGR image for a bgr8 message."""
+    image = bgr8_pixels(image)
     return image.tobytes(), int(image.shape[1] * 3)
