@@ -21,7 +21,8 @@ from conftest import require_ros, SHARED
 
 require_ros()
 
-import pytest  # noqa: E402,I100
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402,I100
+import pytest  # noqa: E402
 import rclpy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
@@ -88,9 +89,19 @@ def check_clean(code, output, processes):
 
 
 def test_ctrl_c_ends_every_process_cleanly(ros):
+    statuses = {}
+    diagnostics = ros[2].create_subscription(
+        DiagnosticArray, '/diagnostics',
+        lambda m: statuses.update((s.name, s) for s in m.status), 50)
     code, output = run_and_interrupt(
-        ros, [], {'/detections': Detection2DArray, '/visualizer_node/image': Image})
+        ros, [], {'/detections': Detection2DArray, '/visualizer_node/image': Image,
+                  '/diagnostics': DiagnosticArray})
+    ros[2].destroy_subscription(diagnostics)
     check_clean(code, output, ['camera_node', 'yolov5_node', 'visualizer_node'])
+    # the camera and the detector report on /diagnostics (the camera OK: frames flow)
+    assert statuses['camera_node: capture'].level == DiagnosticStatus.OK
+    assert 'frame rate (Hz)' in [kv.key for kv in statuses['camera_node: capture'].values]
+    assert 'yolov5_node: inference' in statuses
 
 
 def test_single_process_answers_as_separate_nodes_and_ends_cleanly(ros):

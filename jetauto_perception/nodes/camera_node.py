@@ -23,8 +23,10 @@ from std_msgs.msg import Header
 
 from .base import main_for, PerceptionNode, StartupError
 from .conversions import bgr_to_image
+from .diagnostics import publish_diagnostics, Report
 from .frames import Frame
 from ..errors import PerceptionError
+from ..health import ERROR, OK
 from ..sources.camera_info import calibration_for, CameraCalibration, uncalibrated
 from ..sources.capture import Capture, CapturedFrame, CaptureSettings, SourceUnavailableError
 
@@ -82,6 +84,8 @@ class CameraNode(PerceptionNode):
         if self.stats_period > 0:
             self.create_timer(self.stats_period, self._log_stats)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diagnostics_window = (time.monotonic(), 0)
+        publish_diagnostics(self, 'capture', self.diagnostics_report)
         self._thread = threading.Thread(target=self._run, name='camera_capture', daemon=True)
         self._thread.start()
         logger.info('capturing %s -> %s' % (self.capture.describe(),
@@ -212,6 +216,20 @@ class CameraNode(PerceptionNode):
         if key not in self._uncalibrated:
             self._uncalibrated[key] = uncalibrated(width, height, self.camera_name)
         return self._uncalibrated[key]
+
+    def diagnostics_report(self) -> Report:
+        """Return the /diagnostics status: frames per second, ERROR while none come."""
+        now = time.monotonic()
+        since, published = self._diagnostics_window
+        self._diagnostics_window = (now, self.published)
+        rate = (self.published - published) / max(now - since, 1e-6)
+        values = {'frame rate (Hz)': '%.2f' % rate, 'frames': self.published,
+                  'reconnects': self.capture.reconnects, 'source': self.capture.describe()}
+        if self.capture.ended:
+            return OK, 'source ended', values
+        if rate == 0:
+            return ERROR, 'no frames from %s' % self.capture.spec.describe(), values
+        return OK, '%.1f fps' % rate, values
 
     def _log_stats(self) -> None:
         now = time.monotonic()
