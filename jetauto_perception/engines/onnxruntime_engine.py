@@ -65,6 +65,8 @@ class OnnxRuntimeEngine(InferenceEngine):
                              '`jetauto-perception models fetch --force`'
                              % (model_path, first_line[:200])) from None
         self.providers = self._session.get_providers()
+        #: the options the session runs with (threads, spinning: the node's thread budget)
+        self.session_options = self._session.get_session_options()
         self._inputs = [_spec(i) for i in self._session.get_inputs()]
         self._outputs = [_spec(o) for o in self._session.get_outputs()]
         meta = self._session.get_modelmeta()
