@@ -7,8 +7,9 @@ Every node runs from its own executable (or, with ``single_process:=true``, all 
 ``perception_container`` process, each still its own ROS node) with its parameters from
 ``params_file`` (config/perception.yaml by default) and explicit remaps onto the topics below
 (relative names: ``namespace`` prefixes them all). ``source`` and ``backend`` override the file
-when given. ``ros2 launch jetauto_perception perception.launch.py --show-args`` lists the
-arguments.
+when given. The model nodes are managed (lifecycle) nodes that configure and activate themselves
+(``autostart: true`` in params_file). ``ros2 launch jetauto_perception perception.launch.py
+--show-args`` lists the arguments.
 """
 from __future__ import annotations
 
