@@ -46,8 +46,8 @@ def ros():
     rclpy.shutdown()
 
 
-def run_and_interrupt(ros, arguments, topics, seconds=150.0):
-    """Launch, wait for a message on each topic, Ctrl-C; returns (exit code, output)."""
+def run_and_interrupt(ros, arguments, topics, seconds=150.0, ready=lambda: True):
+    """Launch, wait for messages on each topic and ``ready()``, Ctrl-C; (exit code, output)."""
     prefix, env, node = ros
     launch_file = prefix / 'share' / PACKAGE / 'launch' / 'perception.launch.py'
     launch = subprocess.Popen(
@@ -62,7 +62,7 @@ def run_and_interrupt(ros, arguments, topics, seconds=150.0):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and launch.poll() is None:
             rclpy.spin_once(node, timeout_sec=0.1)
-            if all(heard.get(topic, 0) >= 3 for topic in topics):
+            if all(heard.get(topic, 0) >= 3 for topic in topics) and ready():
                 break
         assert launch.poll() is None, launch.stdout.read()
         assert all(heard.get(topic, 0) >= 3 for topic in topics), heard
