@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from jetauto_perception.detection.nms import batched_nms, nms
+from jetauto_perception.detection.nms import batched_nms
 from jetauto_perception.detection.yolov5 import (decode_yolov5, parse_class_names,
                                                  resolve_class_filter, yolov5_candidates)
 
@@ -46,12 +46,15 @@ def test_max_det_and_empty():
     assert len(b) == 0
 
 
-def brute_force_nms(boxes, scores, thr):
+def brute_force_nms(boxes, scores, class_ids, thr):
+    """Exact per-class greedy NMS in Python floats: the reference for ``batched_nms``."""
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     keep = []
     for i in order:
         ok = True
         for j in keep:
+            if class_ids[j] != class_ids[i]:
+                continue
             xx1, yy1 = max(boxes[i][0], boxes[j][0]), max(boxes[i][1], boxes[j][1])
             xx2, yy2 = min(boxes[i][2], boxes[j][2]), min(boxes[i][3], boxes[j][3])
             inter = max(0.0, xx2 - xx1) * max(0.0, yy2 - yy1)
@@ -66,15 +69,18 @@ def brute_force_nms(boxes, scores, thr):
 
 
 @pytest.mark.parametrize('seed', range(5))
-def test_nms_matches_brute_force(seed):
+@pytest.mark.parametrize('num_classes', [1, 3, 80])
+def test_nms_matches_brute_force(seed, num_classes):
+    # coordinates from -100 (boxes leaving the letterboxed input) to 6000 (large images)
     rng = np.random.default_rng(seed)
-    xy = rng.uniform(0, 200, (300, 2))
+    xy = rng.uniform(-100, 200, (300, 2)) * rng.choice([1, 20], (300, 1))
     wh = rng.uniform(5, 80, (300, 2))
     boxes = np.hstack([xy, xy + wh]).astype(np.float32)
     scores = rng.uniform(0, 1, 300).astype(np.float32)
+    class_ids = rng.integers(0, num_classes, 300)
     for thr in (0.3, 0.5, 0.7):
-        assert nms(boxes, scores, thr).tolist() == brute_force_nms(boxes.tolist(),
-                                                                   scores.tolist(), thr)
+        expected = brute_force_nms(boxes.tolist(), scores.tolist(), class_ids.tolist(), thr)
+        assert batched_nms(boxes, scores, class_ids, thr).tolist() == expected
 
 
 def test_batched_nms_is_class_aware():
@@ -82,6 +88,17 @@ def test_batched_nms_is_class_aware():
     scores = np.array([0.9, 0.8, 0.7], np.float32)
     assert sorted(batched_nms(boxes, scores, np.array([0, 1, 0]), 0.5).tolist()) == [0, 1]
     assert batched_nms(boxes, scores, np.array([0, 0, 0]), 0.5).tolist() == [0]
+    # negative coordinates: two classes on one box must both stay
+    shifted = boxes - 50
+    assert sorted(batched_nms(shifted, scores, np.array([0, 1, 0]), 0.5).tolist()) == [0, 1]
+    assert batched_nms(np.zeros((0, 4)), np.zeros(0), np.zeros(0), 0.5).tolist() == []
+
+
+def test_equal_scores_keep_the_lower_index():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [0, 1, 10, 11]], np.float32)
+    scores = np.array([0.5, 0.5, 0.5], np.float32)
+    assert batched_nms(boxes, scores, np.zeros(3, np.int64), 0.5).tolist() == [0]
+    assert batched_nms(boxes[::-1].copy(), scores, np.zeros(3, np.int64), 0.5).tolist() == [0]
 
 
 def test_class_names_and_filter():

@@ -22,10 +22,8 @@ from ..engines.factory import create_engine
 from ..errors import ModelError
 from ..timing import StageTimes
 
-#: YOLOv5's own limits: at most this many boxes go into NMS, and classes are shifted this far
-#: apart so that one NMS pass is class-aware.
+#: YOLOv5's own limit: at most this many boxes (the best) go into NMS.
 MAX_NMS_CANDIDATES = 30000
-CLASS_OFFSET = 7680.0
 
 
 def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
@@ -75,8 +73,8 @@ def select_detections(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarr
     if boxes.shape[0] > MAX_NMS_CANDIDATES:
         top = np.argsort(-scores, kind='stable')[:MAX_NMS_CANDIDATES]
         boxes, scores, class_ids = boxes[top], scores[top], class_ids[top]
-    offsets = np.zeros_like(class_ids) if agnostic else class_ids
-    keep = batched_nms(boxes, scores, offsets, iou_threshold, CLASS_OFFSET)[:max_det]
+    groups = np.zeros_like(class_ids) if agnostic else class_ids
+    keep = batched_nms(boxes, scores, groups, iou_threshold)[:max_det]
     return boxes[keep], scores[keep], class_ids[keep]
 
 
