@@ -42,7 +42,7 @@ setup(
     python_requires='>=3.8',
     # ROS installs (colcon) take numpy/OpenCV/YAML from rosdep (package.xml); pip users pick
     # the extras they need.
-    install_requires=['numpy', 'pyyaml', 'scipy'],  # scipy: the tracker's assignment
+    install_requires=['numpy', 'pyyaml', 'scipy', 'tqdm'],  # scipy: the tracker's assignment
     extras_require={
         'cpu': ['opencv-python-headless<5', 'onnxruntime'],
         'mediapipe': ['mediapipe>=1.2,<2'],

@@ -1,5 +1,10 @@
 """The models manifest: lookup order, checksums, and fetch errors without a network."""
+import functools
+import io
+import pathlib
+
 import pytest
+from tqdm import tqdm
 
 from jetauto_perception.errors import ModelError
 from jetauto_perception.models import manifest as models
@@ -57,3 +62,23 @@ def test_fetch_without_url_explains_how_to_get(tmp_path):
     entry = models.load_manifest()['yolov5n.onnx']
     with pytest.raises(ModelError, match='export.py'):
         models.fetch_model(entry, tmp_path)
+
+
+def test_fetch_downloads_checks_and_reports_progress(tmp_path):
+    from jetauto_perception.commands.models import _advance
+    payload = bytes(range(256)) * 1000   # several 64 KiB chunks
+    source = tmp_path / 'upstream.bin'
+    source.write_bytes(payload)
+    entry = models.ModelEntry(name='upstream.bin', file='sub/upstream.bin', url=source.as_uri(),
+                              sha256=models.sha256_of(str(source)), license='test',
+                              description='test')
+    with tqdm(file=io.StringIO(), disable=False) as bar:
+        path = models.fetch_model(entry, tmp_path / 'models',
+                                  progress=functools.partial(_advance, bar))
+        assert (bar.n, bar.total) == (len(payload), len(payload))
+    assert path == str(tmp_path / 'models' / 'sub' / 'upstream.bin')
+    assert pathlib.Path(path).read_bytes() == payload
+    broken = models.ModelEntry(**dict(entry.__dict__, sha256='0' * 64))
+    with pytest.raises(ModelError, match='expected 0000'):
+        models.fetch_model(broken, tmp_path / 'other')
+    assert not (tmp_path / 'other' / 'sub' / 'upstream.bin').exists()

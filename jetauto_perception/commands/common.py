@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import time
+
+from tqdm import tqdm
 
 from ..detection.yolov5 import resolve_class_filter
 from ..engines.base import EngineConfig
@@ -33,34 +33,10 @@ def engine_config_from(args: argparse.Namespace) -> EngineConfig:
                         num_threads=args.threads)
 
 
-class Progress:
-    """A one-line progress indicator on stderr (only when stderr is a terminal or forced)."""
-
-    def __init__(self, label: str, total: int = 0, enabled: bool = True) -> None:
-        self.label = label
-        self.total = total
-        self.enabled = enabled and sys.stderr.isatty()
-        self.count = 0
-        self.start = time.perf_counter()
-
-    def update(self, n: int = 1) -> None:
-        self.count += n
-        if not self.enabled:
-            return
-        rate = self.count / max(time.perf_counter() - self.start, 1e-9)
-        if self.total:
-            done = int(30 * self.count / self.total)
-            bar = '#' * done + '-' * (30 - done)
-            sys.stderr.write('\r%s [%s] %d/%d %.1f/s'
-                             % (self.label, bar, self.count, self.total, rate))
-        else:
-            sys.stderr.write('\r%s %d %.1f/s' % (self.label, self.count, rate))
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write('\n')
-            sys.stderr.flush()
+def progress_bar(label: str, total: int = 0, unit: str = 'image', **options: object) -> tqdm:
+    """Return a tqdm bar on stderr, drawn only when stderr is a terminal (``total`` 0: unknown)."""
+    return tqdm(desc=label, total=total or None, unit=unit, disable=None, dynamic_ncols=True,
+                **options)
 
 
 def ensure_dir(path: str) -> str:

@@ -22,8 +22,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from .common import add_engine_arguments, engine_config_from, ensure_dir, Progress
+from .common import add_engine_arguments, engine_config_from, ensure_dir, progress_bar
 from .jsonl import JsonlWriter
 from ..drawing.draw import draw_detections, draw_mask
 from ..drawing.visualization import draw_results, KeypointSet, stream_color
@@ -280,8 +281,9 @@ def run(args: argparse.Namespace) -> int:
         video_path = os.path.join(output, VIDEO_NAME)
         results_path = os.path.join(output, RESULTS_NAME)
         total = min(args.max_frames or reader.frame_count, reader.frame_count or 10 ** 9)
+        progress = progress_bar('demo', 0 if total >= 10 ** 9 else total, 'frame')
         summary = _run_pipeline(capture, stages, video_path, results_path, args.max_frames,
-                                Progress('demo', 0 if total >= 10 ** 9 else total))
+                                progress)
     finally:
         for stage in stages:
             stage.close()
@@ -291,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_pipeline(capture: Capture, stages: List[Stage], video_path: str, results_path: str,
-                  max_frames: Optional[int], progress: Progress) -> str:
+                  max_frames: Optional[int], progress: tqdm) -> str:
     fps = capture.fps or 30.0
     stats = StageStats()
     inner: Dict[str, StageStats] = {stage.name: StageStats() for stage in stages}

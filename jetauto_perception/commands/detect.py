@@ -8,7 +8,7 @@ import sys
 import cv2
 
 from .common import (add_engine_arguments, apply_class_filter, engine_config_from, ensure_dir,
-                     Progress)
+                     progress_bar)
 from .jsonl import JsonlWriter
 from ..detection.cuda_yolo import create_yolov5_detector
 from ..detection.yolov5 import load_class_names
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     apply_class_filter(detector, args.classes)
     save_dir = ensure_dir(args.save_dir)
     total = len(list_images(args.source)) if os.path.isdir(args.source) else 0
-    progress = Progress('detect', total)
+    progress = progress_bar('detect', total)
     stats = StageStats()
     with JsonlWriter(args.output) as out:
         for frame in iterate_frames(args.source, args.max_frames):

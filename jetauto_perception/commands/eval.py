@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Dict, List, Tuple
 
-from .common import add_engine_arguments, engine_config_from, Progress
+from .common import add_engine_arguments, engine_config_from, progress_bar
 from ..detection.cuda_yolo import create_yolov5_detector, CudaYoloV5Detector
 from ..detection.detections import Detections
 from ..detection.yolov5 import load_class_names
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     sizes: Dict[str, Tuple[int, int]] = {}
     results: List[Tuple[str, Detections]] = []
     stats = StageStats()
-    progress = Progress('eval', len(paths))
+    progress = progress_bar('eval', len(paths))
     try:
         for path in paths:
             name = os.path.basename(path)

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from .common import add_engine_arguments, engine_config_from, ensure_dir, Progress
+from .common import add_engine_arguments, engine_config_from, ensure_dir, progress_bar
 from .jsonl import JsonlWriter
 from ..drawing.draw import draw_keypoints
 from ..errors import PerceptionError, SourceError
@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
             raise PerceptionError('the detector has no person class (%s)' % exc) from None
     estimator = KeypointEstimator.from_model(resolve_model(args.model), engine_config, config)
     save_dir = ensure_dir(args.save_dir)
-    progress = Progress('keypoints',
-                        len(list_images(args.source)) if os.path.isdir(args.source) else 0)
+    progress = progress_bar('keypoints',
+                            len(list_images(args.source)) if os.path.isdir(args.source) else 0)
     stats = StageStats()
     records: List[Dict[str, object]] = []
     oks: List[float] = []

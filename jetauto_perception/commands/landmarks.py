@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import cv2
 import numpy as np
 
-from .common import ensure_dir, Progress
+from .common import ensure_dir, progress_bar
 from .jsonl import JsonlWriter
 from ..errors import PerceptionError
 from ..models.manifest import resolve_model
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     save_dir = ensure_dir(args.save_dir)
     mask_dir = ensure_dir(args.mask_dir)
     total = len(list_images(args.source)) if os.path.isdir(args.source) else 0
-    progress = Progress('landmarks', total)
+    progress = progress_bar('landmarks', total)
     stats = StageStats()
     instances = 0
     with runner, JsonlWriter(args.output) as out:

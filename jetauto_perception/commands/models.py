@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import pathlib
 import sys
 
+from tqdm import tqdm
+
+from .common import progress_bar
 from ..errors import ModelError
 from ..models.manifest import (fetch_model, load_manifest, resolve_model, user_models_dir,
                                verify_model)
@@ -70,9 +74,18 @@ def run(args: argparse.Namespace) -> int:
             except ModelError:
                 pass
         try:
-            path = fetch_model(entry, dest, force=args.force, verify=not args.no_verify)
+            with progress_bar(name, unit='B', unit_scale=True, leave=False) as bar:
+                path = fetch_model(entry, dest, force=args.force, verify=not args.no_verify,
+                                   progress=functools.partial(_advance, bar))
             print('%-30s fetched: %s' % (name, path))
         except ModelError as exc:
             print('%-30s failed: %s' % (name, exc), file=sys.stderr)
             failed += 1
     return 1 if failed else 0
+
+
+def _advance(bar: tqdm, done: int, total: int) -> None:
+    """Move a download's bar to ``done`` of ``total`` bytes (0: unknown size)."""
+    if total and bar.total != total:
+        bar.total = total
+    bar.update(done - bar.n)

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from .common import add_engine_arguments, apply_class_filter, engine_config_from, Progress
+from .common import add_engine_arguments, apply_class_filter, engine_config_from, progress_bar
 from ..detection.cuda_yolo import create_yolov5_detector
 from ..engines.factory import create_engine
 from ..errors import PerceptionError
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     apply_class_filter(detector, args.classes)
     fps = source_fps(args.source, args.fps)
     tracker = ByteTracker(config)
-    progress = Progress('track', 0)
+    progress = progress_bar('track', 0, 'frame')
     track_seconds = 0.0
     frames = 0
     ids_seen: set = set()
