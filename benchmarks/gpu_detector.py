@@ -7,7 +7,8 @@ Pre-processing of a 1920x1080 BGR frame into a (1, 3, 640, 640) float32 blob:
   * the pycuda kernel (``CudaLetterbox``): kernel alone on a frame already on the GPU, from a
     page-locked frame (upload + kernel), from an ordinary numpy frame (host copy + upload +
     kernel), and back to a host blob (what an ONNX Runtime engine needs);
-  * the same steps composed from CuPy operations (``letterbox_blob_composed(xp=cupy)``).
+  * the same steps composed from CuPy operations (``letterbox_blob_composed(xp=cupy)``, in
+    test/letterbox_reference.py with ``StagedLetterbox``, the staging-buffer variant).
 Decoding YOLOv5n's (25200, 85) output (ONNX Runtime on bus.jpg): numpy ``yolov5_candidates`` vs
 ``CudaYoloDecoder`` (kernel + copy of the survivors + one synchronisation), and with NMS.
 
@@ -28,11 +29,12 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test'))
 
 from machine import cpu_model  # noqa: E402,I100,I201,I202  (the script's own folder)
 
 from jetauto_perception.detection.cuda_yolo import CudaLetterbox  # noqa: E402
-from jetauto_perception.detection.cuda_yolo import CudaYoloDecoder, letterbox_blob_composed
+from jetauto_perception.detection.cuda_yolo import CudaYoloDecoder
 from jetauto_perception.detection.letterbox import letterbox_blob  # noqa: E402
 from jetauto_perception.detection.yolov5 import decode_yolov5  # noqa: E402
 from jetauto_perception.detection.yolov5 import select_detections, yolov5_candidates
@@ -40,6 +42,7 @@ from jetauto_perception.engines.base import EngineConfig
 from jetauto_perception.engines.cuda_context import cuda_available  # noqa: E402
 from jetauto_perception.engines.cuda_context import CudaContext
 from jetauto_perception.engines.factory import create_engine  # noqa: E402
+from letterbox_reference import letterbox_blob_composed, StagedLetterbox  # noqa: E402
 
 SHARED = os.environ.get('JETAUTO_SHARED_DIR',
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
@@ -93,7 +96,7 @@ def main() -> int:
     decode_rows: List[Tuple[str, float, float]] = []
     with context.active():
         stream = cuda.Stream()
-        letterbox = CudaLetterbox(640, stream=stream, upload='copy')
+        letterbox = StagedLetterbox(640, stream=stream, upload='copy')
         blob_device = cuda.mem_alloc(3 * 640 * 640 * 4)
         staged = letterbox.staging_frame(1080, 1920)
         np.copyto(staged, frame)
@@ -123,7 +126,7 @@ def main() -> int:
                     + wall_ms(enqueue_synced(letterbox, staged), n))
         rows.append(('CUDA, numpy frame: copy to page-locked + upload + kernel + sync',)
                     + wall_ms(enqueue_synced(letterbox, frame), n))
-        mapped = CudaLetterbox(640, stream=stream, upload='mapped')
+        mapped = StagedLetterbox(640, stream=stream, upload='mapped')
         mapped_staged = mapped.staging_frame(1080, 1920)
         np.copyto(mapped_staged, frame)
         rows.append(('CUDA zero-copy (%s), page-locked frame: kernel reads host memory + sync'

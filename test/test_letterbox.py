@@ -32,6 +32,14 @@ def test_padding_is_grey_and_content_centred():
     assert (out[16:48] == 255).all()
 
 
+def boxes_to_input(t, boxes):
+    """Map xyxy boxes from source pixels to input pixels (the inverse of boxes_to_source)."""
+    out = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
+    out[:, [0, 2]] = out[:, [0, 2]] * t.scale_x + t.pad_x
+    out[:, [1, 3]] = out[:, [1, 3]] * t.scale_y + t.pad_y
+    return out
+
+
 def test_box_round_trip():
     rng = np.random.default_rng(0)
     for shape in [(1080, 810), (720, 1280), (333, 777)]:
@@ -39,10 +47,10 @@ def test_box_round_trip():
         xy1 = rng.uniform(0, 1, (50, 2)) * [shape[1], shape[0]] * 0.5
         wh = rng.uniform(0.01, 0.5, (50, 2)) * [shape[1], shape[0]] * 0.5
         boxes = np.hstack([xy1, xy1 + wh]).astype(np.float32)
-        back = t.boxes_to_source(t.boxes_to_input(boxes))
+        back = t.boxes_to_source(boxes_to_input(t, boxes))
         np.testing.assert_allclose(back, boxes, atol=1e-3)
         # The whole source image maps onto the un-padded region of the input.
-        full = t.boxes_to_input(np.array([[0, 0, shape[1], shape[0]]], np.float32))[0]
+        full = boxes_to_input(t, np.array([[0, 0, shape[1], shape[0]]], np.float32))[0]
         assert full[0] == pytest.approx(t.pad_x) and full[1] == pytest.approx(t.pad_y)
         assert full[2] == pytest.approx(640 - t.pad_x, abs=1)
         assert full[3] == pytest.approx(640 - t.pad_y, abs=1)

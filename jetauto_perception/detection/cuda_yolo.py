@@ -169,54 +169,6 @@ def _cuda() -> Any:
     return cuda
 
 
-def _linear_taps(new_size: int, src_size: int, xp: Any) -> Tuple[Any, Any, Any]:
-    """Source indices (i0, i1) and weight of i1 for each of ``new_size`` outputs (cv2 rule)."""
-    position = ((xp.arange(new_size, dtype=xp.float32) + xp.float32(0.5))
-                * xp.float32(src_size / new_size) - xp.float32(0.5))
-    first = xp.floor(position).astype(xp.int32)
-    weight = (position - first).astype(xp.float32)
-    before = first < 0
-    first[before] = 0
-    weight[before] = 0
-    after = first >= src_size - 1
-    first[after] = src_size - 1
-    weight[after] = 0
-    return first, xp.minimum(first + 1, src_size - 1), weight
-
-
-def letterbox_blob_composed(image: Any, size: SizeLike = 640, xp: Any = np,
-                            swap_rb: bool = True) -> Tuple[Any, LetterboxTransform]:
-    """
-    Compose the letterbox kernel's arithmetic from array operations of ``xp``.
-
-    ``xp`` is numpy (a CPU check of the kernel's float resize against cv2) or CuPy (the
-    benchmark's "same steps from library operations"). ``image`` is an (H, W, 3) uint8 array of
-    that library. Returns a ``(1, 3, H, W)`` float32 blob like :func:`letterbox_blob`.
-    """
-    src_h, src_w = int(image.shape[0]), int(image.shape[1])
-    transform = letterbox_transform((src_h, src_w), as_hw(size))
-    new_w = int(round(src_w * transform.scale_x))
-    new_h = int(round(src_h * transform.scale_y))
-    x0, x1, wx = _linear_taps(new_w, src_w, xp)
-    y0, y1, wy = _linear_taps(new_h, src_h, xp)
-    wx = wx[None, :, None]
-    rows = []
-    for y_index in (y0, y1):
-        picked = image[y_index]
-        left = picked[:, x0].astype(xp.float32)
-        right = picked[:, x1].astype(xp.float32)
-        rows.append(left + wx * (right - left))
-    top, bottom = rows
-    value = top + wy[:, None, None] * (bottom - top)
-    if swap_rb:
-        value = value[:, :, ::-1]
-    blob = xp.full((1, 3, transform.dst_height, transform.dst_width), PAD_VALUE / 255.0,
-                   dtype=xp.float32)
-    blob[0, :, transform.pad_y:transform.pad_y + new_h, transform.pad_x:transform.pad_x + new_w] \
-        = value.transpose(2, 0, 1) * xp.float32(1.0 / 255.0)
-    return blob, transform
-
-
 def _pointer(buffer: Any) -> int:
     """Device address of a pycuda allocation, a GPUArray, a CuPy array or a plain int."""
     if isinstance(buffer, (int, np.integer)):
@@ -245,8 +197,7 @@ class CudaLetterbox:
 
     :meth:`enqueue` is asynchronous on :attr:`stream` and writes into any device buffer (an
     engine's input); calling the object returns a host blob (one synchronisation). Frames go
-    through a page-locked staging buffer; a frame written directly into :meth:`staging_frame`
-    (e.g. ``capture.read(image=frame)``) skips the host copy. ``upload``:
+    through a page-locked staging buffer (one host copy of the frame). ``upload``:
 
     * ``copy`` -- one asynchronous upload of the frame, then the kernel (discrete GPUs);
     * ``mapped`` -- no upload: the staging buffer is mapped into the GPU's address space and the
@@ -307,22 +258,11 @@ class CudaLetterbox:
         self._frame_pointer = int(self._frame_device)
         self._frame_capacity = nbytes
 
-    def staging_frame(self, height: int, width: int) -> np.ndarray:
-        """
-        Return a page-locked ``(height, width, 3)`` uint8 array; frames here skip a copy.
-
-        The array is reused (and replaced when a larger frame comes): fill it, then call
-        :meth:`enqueue` or the object with it before asking for the next one.
-        """
-        self._reserve_frame(height * width * 3)
+    def _stage(self, image: np.ndarray) -> None:
+        """Copy ``image`` into the page-locked staging buffer (the one host copy per frame)."""
+        self._reserve_frame(image.nbytes)
         assert self._staging is not None
-        return self._staging[:height * width * 3].reshape(height, width, 3)
-
-    def _is_staged(self, image: np.ndarray) -> bool:
-        staging = self._staging
-        return (staging is not None and image.flags['C_CONTIGUOUS']
-                and image.__array_interface__['data'][0]
-                == staging.__array_interface__['data'][0])
+        np.copyto(self._staging[:image.nbytes].reshape(image.shape), image)
 
     # -- work ----------------------------------------------------------------------------------
     def enqueue(self, image: np.ndarray, dst: Any) -> LetterboxTransform:
@@ -338,8 +278,7 @@ class CudaLetterbox:
         src_h, src_w = int(image.shape[0]), int(image.shape[1])
         transform = letterbox_transform((src_h, src_w), self.input_hw)
         nbytes = src_h * src_w * 3
-        if not self._is_staged(image):
-            np.copyto(self.staging_frame(src_h, src_w), image)
+        self._stage(image)
         assert self._staging is not None
         if self.upload == 'copy':
             cuda.memcpy_htod_async(self._frame_device, self._staging[:nbytes], self.stream)

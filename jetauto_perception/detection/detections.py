@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -62,6 +62,3 @@ class Detections:
         """Keep the boxes of one class, by name (e.g. the people for the keypoint model)."""
         return self.select(np.array([self.label(int(c)) == label for c in self.class_ids],
                                     dtype=bool))
-
-    def to_list(self) -> List[Detection]:
-        return list(self)

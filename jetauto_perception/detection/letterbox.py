@@ -55,13 +55,6 @@ class LetterboxTransform:
             np.clip(out[:, 1::2], 0, self.src_height, out=out[:, 1::2])
         return out
 
-    def boxes_to_input(self, boxes: np.ndarray) -> np.ndarray:
-        """Map ``(N, 4)`` xyxy boxes from source pixels to input pixels."""
-        out = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
-        out[:, [0, 2]] = out[:, [0, 2]] * self.scale_x + self.pad_x
-        out[:, [1, 3]] = out[:, [1, 3]] * self.scale_y + self.pad_y
-        return out
-
 
 def letterbox_transform(src_hw: Tuple[int, int], dst_hw: Tuple[int, int]) -> LetterboxTransform:
     """Compute the letterbox geometry for an image of ``src_hw`` into ``dst_hw``."""

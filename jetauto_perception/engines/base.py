@@ -111,15 +111,6 @@ class InferenceEngine(abc.ABC):
         self.close()
 
 
-def tensorrt_available() -> bool:
-    """Tell whether the real TensorRT module imports (not just its type stubs)."""
-    try:
-        import tensorrt
-    except ImportError:
-        return False
-    return hasattr(tensorrt, 'Builder')
-
-
 def check_model_file(path: str) -> None:
     """Raise :class:`ModelError` with a one-line fix when ``path`` is not a readable file."""
     if not path:

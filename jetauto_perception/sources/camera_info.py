@@ -57,18 +57,6 @@ class CameraCalibration:
             return None
         return self.k[0], self.k[4], self.k[2], self.k[5]
 
-    def to_yaml_dict(self) -> Dict[str, Any]:
-        """Return the camera_calibration_parsers layout (what :func:`parse_calibration` reads)."""
-        def matrix(rows: int, cols: int, data: List[float]) -> Dict[str, Any]:
-            return {'rows': rows, 'cols': cols, 'data': [float(v) for v in data]}
-        return {'image_width': self.width, 'image_height': self.height,
-                'camera_name': self.camera_name,
-                'camera_matrix': matrix(3, 3, self.k),
-                'distortion_model': self.distortion_model,
-                'distortion_coefficients': matrix(1, len(self.d), self.d),
-                'rectification_matrix': matrix(3, 3, self.r),
-                'projection_matrix': matrix(3, 4, self.p)}
-
 
 def uncalibrated(width: int, height: int, camera_name: str = '') -> CameraCalibration:
     """Return what a camera without calibration publishes: its size, every matrix zero."""
