@@ -2,7 +2,6 @@
 import os
 import shutil
 import threading
-import time
 
 import cv2
 import numpy as np
@@ -29,6 +28,48 @@ class RecordingLogger:
 
     def text(self, level=None):
         return '\n'.join(m for lv, m in self.lines if level in (None, lv))
+
+
+class VirtualClock:
+    """
+    Time for a Capture that passes only while it waits (or when the test advances it).
+
+    The pacing and back-off schedules are then exact numbers, whatever the CPU's speed.
+    ``events`` are ``(time, function)`` pairs run once the virtual time reaches them.
+    """
+
+    def __init__(self):
+        self.now = 1000.0
+        self.waits = []
+        self.events = []
+        self.capture = None
+
+    def monotonic(self):
+        return self.now
+
+    def clock_ns(self):
+        return int(round(self.now * 1e9))
+
+    def advance(self, seconds):
+        self.now += seconds
+        for event in [e for e in self.events if e[0] <= self.now]:
+            self.events.remove(event)
+            event[1]()
+
+    def wait(self, seconds):
+        self.waits.append(seconds)
+        self.advance(seconds)
+        return self.capture.stopped
+
+    def capture_of(self, source, settings, logger=None):
+        self.capture = Capture(source, settings, logger or RecordingLogger(),
+                               clock_ns=self.clock_ns, monotonic=self.monotonic, wait=self.wait)
+        return self.capture
+
+
+def intervals(frames):
+    """Seconds between consecutive frame stamps."""
+    return [(b.stamp_ns - a.stamp_ns) * 1e-9 for a, b in zip(frames, frames[1:])]
 
 
 @pytest.fixture(scope='module')
@@ -142,21 +183,35 @@ def test_video_file_yields_every_frame_then_ends(vtest):
 
 
 def test_video_file_is_paced_at_its_rate(vtest):
-    capture = Capture(vtest, CaptureSettings(realtime=True), RecordingLogger())
-    stamps = [f.stamp_ns for f in capture.frames(max_frames=6)]
-    elapsed = (stamps[-1] - stamps[0]) * 1e-9
-    assert elapsed == pytest.approx(5 / 10.0, rel=0.10)
+    clock = VirtualClock()
+    frames = list(clock.capture_of(vtest, CaptureSettings(realtime=True)).frames(max_frames=6))
+    assert intervals(frames) == pytest.approx([0.1] * 5)  # vtest.avi: 10 fps
+    assert clock.waits == pytest.approx([0.1] * 5)
+
+
+def test_pacing_waits_only_the_rest_of_the_interval_and_never_bursts(tmp_path):
+    folder = numbered_images(tmp_path / 'frames', 7)
+    clock = VirtualClock()
+    stamps = []
+    for frame in clock.capture_of(str(folder), CaptureSettings(fps=10.0)).frames():
+        stamps.append(frame.stamp_ns * 1e-9 - 1000.0)
+        # the consumer works 30 ms per frame, once 250 ms (longer than the interval)
+        clock.advance(0.25 if frame.index == 3 else 0.03)
+    # on schedule: frames at 0.1 s steps, the capture waiting the 70 ms left of each interval;
+    # after the late frame the schedule restarts there instead of sending frames in a burst
+    assert stamps == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.55, 0.65, 0.75])
+    assert clock.waits == pytest.approx([0.07, 0.07, 0.07, 0.07, 0.07])
 
 
 def test_image_folder_in_name_order_at_fps(tmp_path):
     folder = numbered_images(tmp_path / 'frames', 6)
     (folder / 'notes.txt').write_text('not an image')
-    capture = Capture(str(folder), CaptureSettings(fps=20.0), RecordingLogger())
+    clock = VirtualClock()
+    capture = clock.capture_of(str(folder), CaptureSettings(fps=20.0))
     frames = list(capture.frames())
     assert [int(f.image[0, 0, 0]) for f in frames] == [20 * i + 10 for i in range(6)]
     assert capture.ended
-    elapsed = (frames[-1].stamp_ns - frames[0].stamp_ns) * 1e-9
-    assert elapsed == pytest.approx(5 / 20.0, rel=0.10)
+    assert intervals(frames) == pytest.approx([0.05] * 5)
 
 
 def test_image_folder_skips_a_file_that_vanished_and_loops(tmp_path):
@@ -173,10 +228,11 @@ def test_image_folder_skips_a_file_that_vanished_and_loops(tmp_path):
 
 def test_realtime_off_is_not_paced(tmp_path):
     folder = numbered_images(tmp_path / 'frames', 5)
-    start = time.monotonic()
-    frames = list(Capture(str(folder), CaptureSettings(fps=2.0, realtime=False)).frames())
+    clock = VirtualClock()
+    frames = list(clock.capture_of(str(folder), CaptureSettings(fps=2.0, realtime=False))
+                  .frames())
     assert len(frames) == 5
-    assert time.monotonic() - start < 1.0  # at 2 fps, pacing would take 2 s
+    assert clock.waits == [] and intervals(frames) == [0.0] * 4
 
 
 # -- errors and reconnection ---------------------------------------------------------------------
@@ -216,22 +272,24 @@ def test_stop_interrupts_the_retry_wait(tmp_path):
     capture = Capture(str(tmp_path / 'later.avi'),
                       CaptureSettings(reconnect_delay=5.0, reconnect_max_delay=5.0),
                       RecordingLogger())
-    threading.Timer(0.2, capture.stop).start()
-    start = time.monotonic()
-    assert list(capture.frames()) == []
-    assert time.monotonic() - start < 2.0
+    frames = []
+    reader = threading.Thread(target=lambda: frames.extend(capture.frames()))
+    reader.start()
+    capture.stop()
+    reader.join(timeout=60)  # without the interruption: 5 s per retry, forever
+    assert not reader.is_alive() and frames == []
 
 
 def test_source_that_appears_later_is_opened_with_backoff(short_clip, tmp_path):
     clip, decoded = short_clip
     target = str(tmp_path / 'late.avi')
     logger = RecordingLogger()
-    capture = Capture(target, CaptureSettings(realtime=False, reconnect_delay=0.05,
-                                              reconnect_max_delay=0.2), logger)
-    threading.Timer(0.5, shutil.copy, (clip, target)).start()
-    start = time.monotonic()
+    clock = VirtualClock()
+    capture = clock.capture_of(target, CaptureSettings(realtime=False, reconnect_delay=0.05,
+                                                       reconnect_max_delay=0.2), logger)
+    clock.events.append((clock.now + 0.5, lambda: shutil.copy(clip, target)))
     frames = list(capture.frames(max_frames=3))
-    assert time.monotonic() - start >= 0.45
+    assert clock.waits == pytest.approx([0.05, 0.1, 0.2, 0.2])  # doubling, capped; 0.55 s
     assert len(frames) == 3
     assert np.array_equal(frames[0].image, decoded[0])
     retries = [m for lv, m in logger.lines if lv == 'warning']

@@ -397,11 +397,16 @@ class Capture:
 
     ``clock_ns`` gives the capture stamps (wall time by default; the camera node passes its ROS
     clock). ``logger`` needs ``info`` and ``warning`` (a ``logging.Logger`` or an adapter).
+    Pacing and back-off read ``monotonic`` (seconds) and sleep through ``wait(seconds)``, which
+    returns True when the capture was stopped meanwhile (default: an event that :meth:`stop`
+    sets); tests pass a virtual clock to check the schedule without depending on the CPU.
     """
 
     def __init__(self, source: Union[str, int, SourceSpec],
                  settings: Optional[CaptureSettings] = None, logger: Any = None,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 wait: Optional[Callable[[float], bool]] = None) -> None:
         self.spec = source if isinstance(source, SourceSpec) else parse_source(source)
         self.settings = settings or CaptureSettings()
         self.settings.validate()
@@ -412,6 +417,8 @@ class Capture:
         self.reconnects = 0
         self.ended = False
         self._stop = threading.Event()
+        self._monotonic = monotonic
+        self._wait = wait or self._stop.wait
         self._delay = self.settings.reconnect_delay
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -474,7 +481,7 @@ class Capture:
                     except SourceUnavailableError as exc:
                         if not settings.retry:
                             raise
-                        failing_since = failing_since or time.monotonic()
+                        failing_since = failing_since or self._monotonic()
                         if not self._back_off(str(exc)):
                             return
                         continue
@@ -497,25 +504,25 @@ class Capture:
                     message = 'lost %s (no frame)' % self.spec.describe()
                     if not settings.retry:
                         raise SourceUnavailableError(message)
-                    failing_since = failing_since or time.monotonic()
+                    failing_since = failing_since or self._monotonic()
                     if not self._back_off(message):
                         return
                     continue
                 if failing_since is not None:
                     self.logger.info('%s is back after %.1f s'
-                                     % (self.describe(), time.monotonic() - failing_since))
+                                     % (self.describe(), self._monotonic() - failing_since))
                     failing_since = None
                     self._delay = settings.reconnect_delay
                 interval = 1.0 / self.fps if settings.realtime and reader.paced and self.fps \
                     else 0.0
                 if interval:
-                    now = time.monotonic()
+                    now = self._monotonic()
                     target = anchor + paced_count * interval
                     if paced_count == 0 or now - target > interval:
                         # First frame, or too late (slow consumer or decoder): start the
                         # schedule here rather than burst to catch up.
                         anchor, paced_count = now, 0
-                    elif target > now and self._stop.wait(target - now):
+                    elif target > now and self._wait(target - now):
                         return
                     paced_count += 1
                 frame = CapturedFrame(image, int(self.clock_ns()), self.frames_read)
@@ -527,7 +534,7 @@ class Capture:
     def _back_off(self, reason: str) -> bool:
         """Log ``reason`` and wait the current delay (doubling it); False when stopped."""
         self.logger.warning('%s; retrying in %.3g s' % (reason, self._delay))
-        stopped = self._stop.wait(self._delay)
+        stopped = self._wait(self._delay)
         self._delay = min(self._delay * 2.0, self.settings.reconnect_max_delay)
         return not stopped
 
