@@ -41,10 +41,71 @@ def test_mono_encodings():
     assert (out_be[..., 2] == gray).all()
 
 
-def test_yuv422(bgr):
-    yuyv = np.full((6, 8, 2), 128, np.uint8)   # Y=128, U=V=128: mid grey
-    out = decode_image(yuyv.tobytes(), 6, 8, 'yuv422_yuy2', 16)
-    assert out.shape == (6, 8, 3) and abs(int(out[0, 0, 0]) - 128) <= 2
+@pytest.fixture
+def tiles():
+    """A 24x32 BGR image of 8x8 tiles in distinct saturated colours (chroma differs per tile)."""
+    colours = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255), (255, 0, 255),
+               (255, 255, 0), (40, 90, 200), (200, 60, 30), (20, 20, 20), (230, 230, 230),
+               (0, 128, 255), (128, 0, 64)]
+    image = np.zeros((24, 32, 3), np.uint8)
+    for index, colour in enumerate(colours):
+        row, col = divmod(index, 4)
+        image[row * 8:row * 8 + 8, col * 8:col * 8 + 8] = colour
+    return image
+
+
+def tile_centres(image):
+    """The 4x4 centre of each 8x8 tile (away from edges where chroma and demosaicing mix)."""
+    return np.stack([image[r + 2:r + 6, c + 2:c + 6] for r in range(0, 24, 8)
+                     for c in range(0, 32, 8)]).astype(int)
+
+
+@pytest.mark.parametrize('encoding,to_yuv,other', [
+    ('yuv422', 'COLOR_BGR2YUV_UYVY', 'yuv422_yuy2'), ('uyvy', 'COLOR_BGR2YUV_UYVY', 'yuyv'),
+    ('yuv422_yuy2', 'COLOR_BGR2YUV_YUY2', 'yuv422'), ('yuyv', 'COLOR_BGR2YUV_YUY2', 'uyvy')])
+def test_yuv422_round_trip_and_byte_order(tiles, encoding, to_yuv, other):
+    if not hasattr(cv2, to_yuv):
+        pytest.skip('this OpenCV (%s) has no %s to encode with' % (cv2.__version__, to_yuv))
+    packed = cv2.cvtColor(tiles, getattr(cv2, to_yuv))   # (H, W, 2): 2 bytes per pixel
+    assert packed.shape == (24, 32, 2)
+    out = decode_image(packed.tobytes(), 24, 32, encoding, 64)
+    assert out.shape == (24, 32, 3)
+    # YUV rounding: within a few levels of the colour in every tile
+    assert np.abs(tile_centres(out) - tile_centres(tiles)).max() <= 4
+    # the other byte order (UYVY read as YUY2 or back) gives other colours
+    swapped = decode_image(packed.tobytes(), 24, 32, other, 64)
+    assert np.abs(tile_centres(swapped) - tile_centres(tiles)).max() > 60
+
+
+BAYER_OFFSETS = {'rggb': {'r': (0, 0), 'b': (1, 1)}, 'bggr': {'r': (1, 1), 'b': (0, 0)},
+                 'gbrg': {'r': (1, 0), 'b': (0, 1)}, 'grbg': {'r': (0, 1), 'b': (1, 0)}}
+
+
+def bayer_mosaic(image, pattern):
+    """One sample per pixel as the sensor sees it: ``pattern`` names the 2x2 cell row by row."""
+    offsets = BAYER_OFFSETS[pattern]
+    mosaic = image[..., 1].copy()   # green where neither red nor blue
+    for channel, (dy, dx) in (('b', offsets['b']), ('r', offsets['r'])):
+        index = 0 if channel == 'b' else 2
+        mosaic[dy::2, dx::2] = image[dy::2, dx::2, index]
+    return mosaic
+
+
+@pytest.mark.parametrize('pattern', sorted(BAYER_OFFSETS))
+def test_bayer_round_trip_per_pattern(tiles, pattern):
+    mosaic = bayer_mosaic(tiles, pattern)
+    out = decode_image(mosaic.tobytes(), 24, 32, 'bayer_%s8' % pattern, 32)
+    assert out.shape == (24, 32, 3)
+    assert np.abs(tile_centres(out) - tile_centres(tiles)).max() <= 2
+    # decoding the mosaic with any other pattern gives other colours
+    for other in set(BAYER_OFFSETS) - {pattern}:
+        wrong = decode_image(mosaic.tobytes(), 24, 32, 'bayer_%s8' % other, 32)
+        assert np.abs(tile_centres(wrong) - tile_centres(tiles)).max() > 60, other
+
+
+def test_yuv422_needs_an_even_width():
+    with pytest.raises(ImageFormatError, match='even width'):
+        decode_image(bytes(6 * 7 * 2), 6, 7, 'yuv422', 14)
 
 
 @pytest.mark.parametrize('kwargs,match', [
