@@ -17,7 +17,7 @@ def test_each_ros_test_is_reported_skipped_with_the_reason_without_ros():
         timeout=300)
     output = result.stdout
     assert result.returncode == 0, output
-    # 4 launch-test methods (a unittest class and a post-shutdown class) + 4 plain functions
-    assert '8 skipped' in output, output
-    assert 'SKIPPED [4] test/test_yolov5_node_launch.py: ROS 2 is not sourced' in output, output
+    # 5 launch-test methods (a unittest class and a post-shutdown class) + 4 plain functions
+    assert '9 skipped' in output, output
+    assert 'SKIPPED [5] test/test_yolov5_node_launch.py: ROS 2 is not sourced' in output, output
     assert 'SKIPPED [4] test/test_capture_node.py: ROS 2 is not sourced' in output, output

@@ -14,6 +14,8 @@ import launch.actions  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
 import pytest  # noqa: E402
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile  # noqa: E402
 from ros_helpers import (  # noqa: E402
@@ -98,6 +100,28 @@ class TestYoloV5Node(unittest.TestCase):
         names = [c.class_name for c in infos[0].class_map]
         self.assertEqual(len(names), 80)
         self.assertEqual(names[0], 'person')
+        self.assertAlmostEqual(infos[0].threshold, 0.25, places=6)
+
+    def test_4_a_live_conf_threshold_is_in_the_new_label_info(self):
+        client = self.node.create_client(SetParameters, '/yolov5_node/set_parameters')
+        self.assertTrue(client.wait_for_service(timeout_sec=20))
+        value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.6)
+        future = client.call_async(SetParameters.Request(
+            parameters=[Parameter(name='conf_threshold', value=value)]))
+        self.assertTrue(spin_until(self.node, future.done, 20))
+        self.assertTrue(future.result().results[0].successful, future.result().results[0].reason)
+        # a subscriber that comes now gets the latched LabelInfo with the new threshold
+        infos = []
+        qos = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.node.create_subscription(LabelInfo, 'detections/label_info', infos.append, qos)
+        self.assertTrue(spin_until(self.node, lambda: bool(infos), 20))
+        self.assertAlmostEqual(infos[-1].threshold, 0.6, places=6)
+        self.assertEqual(len(infos[-1].class_map), 80)
+        # and the detections follow it
+        msg = self.wait_for_stamp(60, 0, image_message(self.bus, 60, 0), timeout=30)
+        scores = [d.results[0].hypothesis.score for d in msg.detections]
+        self.assertTrue(scores)
+        self.assertGreaterEqual(min(scores), 0.6)
 
 
 @launch_testing.post_shutdown_test()

@@ -110,6 +110,7 @@ class KeypointNode(ImageInferenceNode):
     def apply_parameter(self, name: str, value: Any) -> Optional[str]:
         if name == 'score_threshold':
             self.score_threshold = float(value)
+            self.publish_label_info()  # LabelInfo carries the threshold: latch the new one
         elif name == 'max_persons':
             self.max_persons = int(value)
         elif name == 'flip_test':

@@ -87,6 +87,7 @@ class YoloV5Node(ImageInferenceNode):
     def apply_parameter(self, name: str, value: Any) -> Optional[str]:
         if name == 'conf_threshold':
             self.detector.conf_threshold = float(value)
+            self.publish_label_info()  # LabelInfo carries the threshold: latch the new one
         elif name == 'iou_threshold':
             self.detector.iou_threshold = float(value)
         elif name == 'max_det':
