@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -29,8 +30,9 @@ from .jsonl import JsonlWriter
 from ..drawing.draw import draw_detections, draw_mask
 from ..drawing.visualization import draw_results, KeypointSet, stream_color
 from ..engines.base import EngineConfig
-from ..errors import PerceptionError, SourceError
-from ..models.manifest import CHECKOUT_SHARED_MODELS, resolve_model
+from ..errors import ModelError, PerceptionError, SourceError
+from ..models.manifest import (CHECKOUT_SHARED_MODELS, load_manifest, resolve_model,
+                               user_models_dir)
 from ..sources.capture import Capture, CaptureSettings
 from ..timing import StageStats, StageTimes
 
@@ -43,12 +45,70 @@ def default_source() -> str:
     """``shared/data/video/vtest.avi`` beside the checkout (or the current folder's parent)."""
     roots = [os.environ.get('JETAUTO_SHARED_DIR', ''), str(CHECKOUT_SHARED_MODELS.parent),
              str(pathlib.Path.cwd().parent / 'shared')]
-    candidates = [os.path.join(root, *DEFAULT_VIDEO) for root in roots if root]
+    candidates: List[str] = []
+    for root in roots:
+        path = os.path.abspath(os.path.join(root, *DEFAULT_VIDEO)) if root else ''
+        if path and path not in candidates:
+            candidates.append(path)
     for path in candidates:
         if os.path.isfile(path):
             return path
-    raise SourceError('no --source given and the default video is not here (looked for %s): '
-                      'pass --source VIDEO|FOLDER|0|csi://0|rtsp://...' % ', '.join(candidates))
+    raise SourceError('no --source given, and the default video %s is not here: pass --source '
+                      'VIDEO|FOLDER|0 (the first camera)|csi://0|rtsp://...' % candidates[0])
+
+
+def _command_name() -> str:
+    """How this command was started, for fixes to copy (``.venv/bin/jetauto-perception``)."""
+    started = sys.argv[0] if sys.argv and sys.argv[0].endswith('jetauto-perception') else ''
+    return os.path.relpath(started) if started else 'jetauto-perception'
+
+
+def _stage_models(args: argparse.Namespace, names: Sequence[str]) -> List[str]:
+    models = [args.model] if 'detector' in names else []
+    models += [args.keypoint_model] if 'keypoints' in names else []
+    if any(name in LandmarkStage.TASKS for name in names):
+        from ..landmarks.mediapipe_tasks import DEFAULT_MODELS
+        models += [DEFAULT_MODELS[LandmarkStage.TASKS[n]] for n in names
+                   if n in LandmarkStage.TASKS]
+    return models
+
+
+def check_inputs(args: argparse.Namespace, names: Sequence[str]) -> str:
+    """
+    Return the source; raise one PerceptionError saying everything that is missing and the fix.
+
+    A fresh clone has neither the default video nor the models (both come with ../shared).
+    """
+    problems = []
+    source = args.source
+    if not source:
+        try:
+            source = default_source()
+        except SourceError as exc:
+            problems.append(str(exc))
+    manifest = load_manifest()
+    missing = []
+    for model in _stage_models(args, names):
+        try:
+            resolve_model(model, manifest)
+        except ModelError:
+            missing.append(model)
+    command = _command_name()
+    fetch = [m for m in missing if m in manifest and manifest[m].url]
+    if fetch:
+        problems.append('models %s are not here: run `%s models fetch %s` (downloads them to '
+                        '%s)' % (', '.join(fetch), command, ' '.join(fetch), user_models_dir()))
+    for model in missing:
+        if model in fetch:
+            continue
+        entry = manifest.get(model)
+        problems.append('model %s is not here: %s' % (
+            model, entry.how_to_get if entry else 'check the path (`%s models list` shows the '
+            'known models)' % command))
+    if problems:
+        raise PerceptionError('the demo cannot start:\n  - ' + '\n  - '.join(problems)
+                              + '\n(README.md, "Models on a fresh clone", has every step)')
+    return source
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -269,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise PerceptionError('--max-frames must be at least 1')
     factories = select_stages(args.stages)
-    source = args.source or default_source()
+    source = check_inputs(args, [name for name, _ in factories])
     engine = engine_config_from(args)
     capture = Capture(source, CaptureSettings(realtime=args.realtime, retry=False))
     reader = capture.open_reader()
