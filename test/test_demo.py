@@ -95,7 +95,30 @@ def test_no_default_video_names_the_source_option(tmp_path, monkeypatch, capsys)
     monkeypatch.chdir(tmp_path)
     assert cli.main(['demo', '--output', str(tmp_path / 'o')]) == 2
     err = capsys.readouterr().err
-    assert 'no --source given' in err and 'vtest.avi' in err
+    assert 'no --source given' in err and err.count('vtest.avi') == 1 and '--source' in err
+
+
+def test_a_fresh_clone_gets_one_message_with_every_step(tmp_path, monkeypatch, capsys):
+    # no ../shared: neither the default video nor any model is found
+    from jetauto_perception.models import manifest
+    for name in ('JETAUTO_SHARED_DIR', 'JETAUTO_MODELS_DIR'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('XDG_DATA_HOME', str(tmp_path / 'data'))
+    monkeypatch.setattr(demo, 'CHECKOUT_SHARED_MODELS', tmp_path / 'shared' / 'models')
+    monkeypatch.setattr(manifest, 'CHECKOUT_SHARED_MODELS', tmp_path / 'shared' / 'models')
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(['demo', '--output', str(tmp_path / 'o')]) == 2
+    err = capsys.readouterr().err
+    assert err.count('error:') == 1, err
+    assert 'models fetch yolov5n.pt simplepose_mbv2_256x192.onnx' in err, err
+    assert 'export yolov5n.onnx from yolov5n.pt' in err and 'Models on a fresh clone' in err
+    assert str(tmp_path / 'data' / 'jetauto_perception' / 'models') in err
+    assert '--source' in err and err.count('vtest.avi') == 1
+    # with a source given, only the models are left to get
+    video = tmp_path / 'clip.mp4'
+    assert cli.main(['demo', '--source', str(video), '--stages', 'detector']) == 2
+    err = capsys.readouterr().err
+    assert 'models fetch yolov5n.pt' in err and 'simplepose' not in err and 'source' not in err
 
 
 @pytest.mark.parametrize('stages, fragment', [

@@ -79,13 +79,7 @@ def check_inputs(args: argparse.Namespace, names: Sequence[str]) -> str:
 
     A fresh clone has neither the default video nor the models (both come with ../shared).
     """
-    problems = []
-    source = args.source
-    if not source:
-        try:
-            source = default_source()
-        except SourceError as exc:
-            problems.append(str(exc))
+    steps = []
     manifest = load_manifest()
     missing = []
     for model in _stage_models(args, names):
@@ -94,20 +88,34 @@ def check_inputs(args: argparse.Namespace, names: Sequence[str]) -> str:
         except ModelError:
             missing.append(model)
     command = _command_name()
-    fetch = [m for m in missing if m in manifest and manifest[m].url]
-    if fetch:
-        problems.append('models %s are not here: run `%s models fetch %s` (downloads them to '
-                        '%s)' % (', '.join(fetch), command, ' '.join(fetch), user_models_dir()))
+    fetch, export, unknown = [], [], []
     for model in missing:
-        if model in fetch:
-            continue
         entry = manifest.get(model)
-        problems.append('model %s is not here: %s' % (
-            model, entry.how_to_get if entry else 'check the path (`%s models list` shows the '
-            'known models)' % command))
-    if problems:
-        raise PerceptionError('the demo cannot start:\n  - ' + '\n  - '.join(problems)
-                              + '\n(README.md, "Models on a fresh clone", has every step)')
+        weights = os.path.splitext(model)[0] + '.pt'
+        if entry is not None and entry.url:
+            fetch.append(model)
+        elif entry is not None and weights in manifest:  # Ultralytics publishes only the .pt
+            fetch.append(weights)
+            export.append('export %s from %s' % (model, weights))
+        else:
+            unknown.append(model)
+    if fetch:
+        steps.append('get the models: `%s models fetch %s` (into %s)%s' % (
+            command, ' '.join(fetch), user_models_dir(),
+            ', then %s (README.md, "Models on a fresh clone")' % ', '.join(export)
+            if export else ''))
+    if unknown:
+        steps.append('model %s not found: check the path (`%s models list` shows the known '
+                     'models)' % (', '.join(unknown), command))
+    source = args.source
+    if not source:
+        try:
+            source = default_source()
+        except SourceError as exc:
+            steps.append(str(exc))
+    if steps:
+        raise PerceptionError('the demo cannot start here:\n' + '\n'.join(
+            '  %d. %s' % (number, step) for number, step in enumerate(steps, 1)))
     return source
 
 
