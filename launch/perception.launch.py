@@ -13,6 +13,7 @@ when given. The model nodes are managed (lifecycle) nodes that configure and act
 """
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import tempfile
@@ -29,6 +30,8 @@ PACKAGE = 'jetauto_perception'
 SHARE = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_PARAMS = str(SHARE / 'config' / 'perception.yaml')
 RVIZ_CONFIG = SHARE / 'rviz' / 'perception.rviz'
+#: camera_node's default frame_id, and the fixed frame of rviz/perception.rviz.
+CAMERA_FRAME = 'camera_optical_frame'
 
 #: The topics the nodes talk over (relative: the namespace applies).
 IMAGE = 'camera/image_raw'
@@ -106,6 +109,10 @@ ARGUMENTS = [
      '/camera/color/camera_info)'),
     ('enable_visualizer', 'true', 'Start visualizer_node (annotated image and markers)'),
     ('rviz', 'false', 'Start rviz2 with rviz/perception.rviz'),
+    ('camera_tf', 'auto', 'Publish a static transform camera_link -> the camera frame '
+                          '(camera_node frame_id), so rviz2 has its fixed frame without a robot '
+                          'description: true, false, or auto = with rviz (false when the robot '
+                          'publishes it)'),
     ('params_file', DEFAULT_PARAMS, 'YAML with the parameters of every node'),
     ('namespace', '', 'Namespace of every node and topic'),
     ('backend', '', 'Inference backend of the model nodes: onnxruntime or tensorrt ("" = the '
@@ -122,12 +129,34 @@ def is_true(context: LaunchContext, name: str) -> bool:
     return value in ('true', '1', 'yes', 'on')
 
 
-def rviz_config(namespace: str) -> str:
-    """Return the rviz file, with its topics moved into ``namespace`` when there is one."""
-    if not namespace:
+def camera_frame(params_file: str) -> str:
+    """Return camera_node's ``frame_id`` in ``params_file`` (its default when absent)."""
+    import yaml
+    with open(params_file) as f:
+        data = yaml.safe_load(f) or {}
+    for key in ('/**/camera_node', 'camera_node', '/**'):
+        frame = ((data.get(key) or {}).get('ros__parameters') or {}).get('frame_id')
+        if frame:
+            return str(frame)
+    return CAMERA_FRAME
+
+
+def camera_tf(frame: str, namespace: str) -> Node:
+    """Return a static transform camera_link -> ``frame`` (optical: z forward, x right, y down)."""
+    return Node(package='tf2_ros', executable='static_transform_publisher', name='camera_tf',
+                namespace=namespace, output='screen',
+                arguments=['--roll', str(-math.pi / 2), '--yaw', str(-math.pi / 2),
+                           '--frame-id', 'camera_link', '--child-frame-id', frame])
+
+
+def rviz_config(namespace: str, frame: str = CAMERA_FRAME) -> str:
+    """Return the rviz file, its topics moved into ``namespace`` and its fixed frame ``frame``."""
+    if not namespace and frame == CAMERA_FRAME:
         return str(RVIZ_CONFIG)
-    text = RVIZ_CONFIG.read_text().replace('/visualizer_node/', '/%s/visualizer_node/'
-                                           % namespace.strip('/'))
+    text = RVIZ_CONFIG.read_text().replace('Fixed Frame: %s' % CAMERA_FRAME,
+                                           'Fixed Frame: %s' % frame)
+    if namespace:
+        text = text.replace('/visualizer_node/', '/%s/visualizer_node/' % namespace.strip('/'))
     handle, path = tempfile.mkstemp(prefix='perception_', suffix='.rviz')
     with os.fdopen(handle, 'w') as f:
         f.write(text)
@@ -188,10 +217,15 @@ def launch_nodes(context: LaunchContext) -> list:
                             namespace=namespace,
                             parameters=[params_file] + ([overrides] if overrides else []),
                             remappings=remaps, output='screen', emulate_tty=True))
-    if is_true(context, 'rviz'):
+    rviz = is_true(context, 'rviz')
+    frame = camera_frame(params_file)
+    if rviz:
         actions.append(Node(package='rviz2', executable='rviz2', name='rviz2',
                             namespace=namespace,
-                            arguments=['-d', rviz_config(namespace)], output='screen'))
+                            arguments=['-d', rviz_config(namespace, frame)], output='screen'))
+    tf_wanted = LaunchConfiguration('camera_tf').perform(context).strip().lower()
+    if rviz if tf_wanted == 'auto' else is_true(context, 'camera_tf'):
+        actions.append(camera_tf(frame, namespace))
     names = [entry[0] for entry in selected]
     notes = [LogInfo(msg='perception: starting %s%s' % (
         ', '.join(names) or 'nothing',

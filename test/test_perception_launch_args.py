@@ -145,6 +145,29 @@ def test_rviz_uses_the_installed_config_moved_into_the_namespace():
     os.unlink(moved)
 
 
+def test_camera_tf_gives_rviz_its_fixed_frame_without_a_robot_description(tmp_path):
+    # auto: with rviz only (the robot's own description publishes the frame otherwise)
+    assert 'static_transform_publisher' not in launch()
+    tf = launch(rviz='true')['static_transform_publisher']
+    arguments = [str(a) for a in tf._Node__arguments]
+    child = arguments[arguments.index('--child-frame-id') + 1]
+    assert child == 'camera_optical_frame' == parameters(launch()['camera_node'])['frame_id']
+    assert arguments[arguments.index('--frame-id') + 1] == 'camera_link'
+    assert 'static_transform_publisher' not in launch(rviz='true', camera_tf='false')
+    assert 'static_transform_publisher' in launch(camera_tf='true')
+    # another frame_id in the params file: the transform and rviz's fixed frame follow it
+    params = yaml.safe_load(open(LAUNCH.DEFAULT_PARAMS))
+    params['/**/camera_node']['ros__parameters']['frame_id'] = 'front_camera_optical'
+    other = tmp_path / 'params.yaml'
+    other.write_text(yaml.safe_dump(params))
+    nodes = launch(rviz='true', params_file=str(other))
+    arguments = [str(a) for a in nodes['static_transform_publisher']._Node__arguments]
+    assert arguments[arguments.index('--child-frame-id') + 1] == 'front_camera_optical'
+    config = str(nodes['rviz2']._Node__arguments[1])
+    assert 'Fixed Frame: front_camera_optical' in open(config).read()
+    os.unlink(config)
+
+
 def test_bad_flags_and_params_file_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match='enable_hands'):
         launch(enable_hands='maybe')

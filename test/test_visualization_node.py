@@ -118,6 +118,9 @@ class TestVisualizerNode(unittest.TestCase):
         self.assertEqual(arrays[-1].markers[0].action, Marker.DELETEALL)
         text = next(m for m in arrays[-1].markers if m.ns == 'detections/labels')
         self.assertEqual(text.text, 'person 0.90')
+        # the space has a width of its own, under the text height (else rviz2 draws ~1.2 m)
+        self.assertGreater(text.scale.x, 0.0)
+        self.assertLess(text.scale.x, text.scale.z)
         self.assertEqual(text.header.frame_id, 'test_cam')
 
     def test_3d_results_become_markers(self):

@@ -44,6 +44,8 @@ from ..drawing.visualization import (draw_results, frame_markers, ImagePlane, Ke
 from ..errors import ImageFormatError
 from ..sources.camera_info import CameraCalibration
 
+#: Width of a space in text markers, in text heights (about one narrow glyph in rviz2).
+TEXT_SPACE_WIDTH = 0.5
 MARKER_TYPES = {'line_list': Marker.LINE_LIST, 'line_strip': Marker.LINE_STRIP,
                 'points': Marker.POINTS, 'text': Marker.TEXT_VIEW_FACING}
 DETECTIONS, KEYPOINTS, MASKS = 'detections', 'keypoints', 'masks'
@@ -94,6 +96,9 @@ def marker_msg(data: MarkerData, header: Header) -> Marker:
         x, y, z = (float(v) for v in data.points[0])
         marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = x, y, z
         marker.scale.z = float(data.scale)
+        # rviz2 (MovableText) draws ' ' at a fixed ~1.2 m unless scale.x gives its width (rviz2
+        # 11.2.14+): without it 'person 0.75' shows as two words a box apart
+        marker.scale.x = TEXT_SPACE_WIDTH * float(data.scale)
         marker.text = data.text
         return marker
     marker.scale.x = float(data.scale)
