@@ -8,15 +8,19 @@ present (``device``). Output: one Detection2D per person on ``keypoints`` (bbox 
 box, ``results[k]`` = keypoint k with its name, score and pixel position), the image's header;
 the 17 names and the skeleton on the latched ``keypoints/label_info``.
 
-Images and detections are paired by header stamp: an image waits (at most ``SYNC_FRAMES``
-newer frames) for the detections of its stamp; the detector skips frames, and images it never
-answers are dropped.
+Images and detections are paired by header stamp with message_filters' exact-stamp
+``TimeSynchronizer``: an image waits (among the last ``SYNC_FRAMES`` frames) for the detections
+of its stamp; the detector skips frames, and images it never answers fall out of the queue. Its
+inputs are plain ``SimpleFilter`` objects that the node's callbacks feed (not
+``message_filters.Subscriber``), because the base class owns the image subscription (QoS,
+counters) and an in-process caller may hand detections over directly.
 """
 from __future__ import annotations
 
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
+from message_filters import SimpleFilter, TimeSynchronizer
 import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -24,7 +28,6 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from .base import ImageInferenceNode, main_for
 from .conversions import keypoints_to_msg, label_info_msg, msg_to_detections, stamp_ns
-from .stamp_cache import StampCache
 from ..drawing.draw import class_color, draw_keypoints
 from ..errors import PerceptionError
 from ..keypoints.crop import frame_box, IMAGENET_MEAN, IMAGENET_STD, normalisation_constants
@@ -34,8 +37,6 @@ from ..models.manifest import resolve_model
 
 #: Frames held while their detections are on the way (the detector lags a few frames).
 SYNC_FRAMES = 10
-IMAGE_KEY = 'image'
-DETECTIONS_KEY = 'detections'
 
 
 class KeypointNode(ImageInferenceNode):
@@ -46,7 +47,9 @@ class KeypointNode(ImageInferenceNode):
     _instance_ids: Optional[List[str]] = None
 
     def __init__(self, **kwargs: Any) -> None:
-        self._frames = StampCache(SYNC_FRAMES)
+        self._images, self._detections = SimpleFilter(), SimpleFilter()
+        self._synchronizer = TimeSynchronizer([self._images, self._detections], SYNC_FRAMES)
+        self._synchronizer.registerCallback(self._on_pair)
         self._paired: Dict[int, Detection2DArray] = {}
         self._paired_lock = threading.Lock()
         super().__init__('keypoint_node', 'keypoints', **kwargs)
@@ -126,18 +129,16 @@ class KeypointNode(ImageInferenceNode):
         if not self.use_detections:
             self.submit(msg)
             return
-        self._pair(stamp_ns(msg.header), IMAGE_KEY, msg)
+        self._images.signalMessage(msg)
 
     def on_detections(self, msg: Detection2DArray) -> None:
-        self._pair(stamp_ns(msg.header), DETECTIONS_KEY, msg)
+        self._detections.signalMessage(msg)
 
-    def _pair(self, stamp: int, key: str, msg: Any) -> None:
-        entry = self._frames.put(stamp, key, msg)
-        if IMAGE_KEY in entry and DETECTIONS_KEY in entry:
-            self._frames.drop_through(stamp)  # older frames can no longer be newest
-            with self._paired_lock:
-                self._paired[stamp] = entry[DETECTIONS_KEY]
-            self.submit(entry[IMAGE_KEY])
+    def _on_pair(self, image: Image, detections: Detection2DArray) -> None:
+        """Take an image and the detections of its stamp (TimeSynchronizer's callback)."""
+        with self._paired_lock:
+            self._paired[stamp_ns(image.header)] = detections
+        self.submit(image)
 
     def _take_detections(self, stamp: int) -> Optional[Detection2DArray]:
         with self._paired_lock:

@@ -14,7 +14,10 @@ hands out a :class:`SyncedFrame` (an image with the results of the same stamp) w
 Frames come out in stamp order: once a stamp is handed out, older entries are dropped and late
 arrivals for them ignored. Images no result stream processed are evicted silently when the cache
 exceeds ``max_entries`` or ``max_age`` seconds. Plain Python: the visualizer node feeds it
-messages (or anything) and a monotonic clock.
+messages (or anything) and a monotonic clock. Not message_filters: its synchronizers emit a set
+only when every input has a message for it, with no optional or skipping streams and no
+time-out, which is what the visualizer needs (the keypoint node, which needs exactly that
+pairing, uses message_filters' ``TimeSynchronizer``).
 """
 from __future__ import annotations
 
@@ -135,9 +138,6 @@ class ResultSynchronizer:
     def poll(self, now: float) -> Optional[SyncedFrame]:
         """Hand out a frame whose wait ran out (call this from a timer)."""
         return self._ready(now)
-
-    def forget_stream(self, stream: str) -> None:
-        self.last_seen.pop(stream, None)
 
     def clear(self) -> None:
         self.cache.clear()
