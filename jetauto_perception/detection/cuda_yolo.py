@@ -22,6 +22,10 @@ its results:
   the GPU and the blob is copied back for it.
 
 Pick it with :func:`create_yolov5_detector` (``device`` = ``auto``, ``cpu`` or ``cuda``).
+
+Hand-written kernels rather than CuPy operations: the fused letterbox kernel takes 0.073 ms where
+the same steps composed from CuPy take 1.344 ms (18x, benchmarks/RESULTS.md), and CuPy would be
+one more large dependency on the Jetson.
 """
 from __future__ import annotations
 

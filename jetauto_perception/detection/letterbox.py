@@ -4,6 +4,8 @@ Letterbox resize (keep aspect ratio, centred padding) and the transform that und
 The geometry matches the one YOLOv5 was trained and validated with: scale so the image fits the
 target, round the resized size, split the padding in two with the ``round(d -/+ 0.1)`` rule (the
 extra pixel of an odd padding goes to the bottom/right), pad with grey 114.
+Not ``cv2.dnn.blobFromImage``: 5.0 ms for this letterbox against 0.55 ms for cv2.resize + the
+numpy channel split written into the input tensor (benchmarks/RESULTS.md, detector on CPU).
 """
 from __future__ import annotations
 

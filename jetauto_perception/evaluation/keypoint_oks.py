@@ -2,6 +2,8 @@
 COCO person-keypoint evaluation: annotation files, object keypoint similarity and keypoint AP.
 
 OKS is computed exactly as ``pycocotools`` does; keypoint AP calls pycocotools itself.
+(The per-person OKS is written out because pycocotools only computes it inside ``COCOeval``,
+per image against every detection, with no public call for one matched pair.)
 """
 from __future__ import annotations
 

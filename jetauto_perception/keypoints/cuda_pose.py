@@ -16,6 +16,9 @@ CUDA kernels (pycuda) for the keypoint pipeline: crop + normalise, and the heatm
 
 The numpy functions of ``heatmap_decode`` and ``pose_crop`` are the reference; tests check the
 kernels against them. pycuda is imported lazily, so this module imports anywhere.
+Hand-written kernels, not composed library operations: DARK decode 0.028 ms per call at batch 8
+(47x numpy), crop + normalise 0.02 ms for 8 crops (111x cv2 + numpy) on an H100
+(benchmarks/RESULTS.md), with no CuPy / PyTorch on the Jetson.
 """
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The models manifest: where each model comes from, its checksum, and where it is found here."""
+"""
+The models manifest: where each model comes from, its checksum, and where it is found here.
+
+Download and check with urllib + hashlib rather than pooch or huggingface_hub: one
+verified download per file is all it needs, with no extra package on the robot.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -8,6 +8,8 @@ ROS), a plain path, with ``${NAME}`` (camera name) and ``${ROS_HOME}`` substitut
 url looks for ``${ROS_HOME}/camera_info/${NAME}.yaml`` and falls back to an uncalibrated
 :class:`CameraCalibration` (all matrices zero, only the size set: ``K[0] == 0`` is how ROS
 tools recognise an uncalibrated camera).
+Read here because camera_calibration_parsers and camera_info_manager are C++ only in ROS 2 (no
+Python API), and the format is plain YAML.
 """
 from __future__ import annotations
 

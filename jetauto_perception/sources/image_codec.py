@@ -3,6 +3,8 @@ sensor_msgs/Image buffers <-> numpy BGR images, without cv_bridge or any ROS imp
 
 The node passes the message's fields (data, height, width, step, encoding); everything that can be
 wrong with them raises :class:`ImageFormatError` with a message saying what and why.
+Not cv_bridge: these packages must import without ROS (CLI, tests on any machine), and a
+cv_bridge built against the system OpenCV 4 fails with a pip OpenCV 5 (``KeyError: 16``).
 """
 from __future__ import annotations
 
