@@ -67,24 +67,23 @@ def yolov5_candidates(prediction: np.ndarray, conf_threshold: float, multi_label
 
 
 def select_detections(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
-                      iou_threshold: float, max_det: int, agnostic: bool = False
+                      iou_threshold: float, max_det: int
                       ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NMS over filtered candidates: at most ``max_det`` boxes, best score first."""
     if boxes.shape[0] > MAX_NMS_CANDIDATES:
         top = np.argsort(-scores, kind='stable')[:MAX_NMS_CANDIDATES]
         boxes, scores, class_ids = boxes[top], scores[top], class_ids[top]
-    groups = np.zeros_like(class_ids) if agnostic else class_ids
-    keep = batched_nms(boxes, scores, groups, iou_threshold)[:max_det]
+    keep = batched_nms(boxes, scores, class_ids, iou_threshold)[:max_det]
     return boxes[keep], scores[keep], class_ids[keep]
 
 
 def decode_yolov5(prediction: np.ndarray, conf_threshold: float = 0.25,
                   iou_threshold: float = 0.45, max_det: int = 300, multi_label: bool = False,
-                  classes: Optional[Set[int]] = None, agnostic: bool = False
+                  classes: Optional[Set[int]] = None
                   ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode one image's raw output into ``(boxes_xyxy, scores, class_ids)`` in input pixels."""
     boxes, scores, class_ids = yolov5_candidates(prediction, conf_threshold, multi_label, classes)
-    return select_detections(boxes, scores, class_ids, iou_threshold, max_det, agnostic)
+    return select_detections(boxes, scores, class_ids, iou_threshold, max_det)
 
 
 def parse_class_names(text: str) -> List[str]:
