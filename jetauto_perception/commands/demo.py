@@ -64,13 +64,16 @@ def _command_name() -> str:
 
 
 def _stage_models(args: argparse.Namespace, names: Sequence[str]) -> List[str]:
-    models = [args.model] if 'detector' in names else []
-    models += [args.keypoint_model] if 'keypoints' in names else []
-    if any(name in LandmarkStage.TASKS for name in names):
+    """Return the models the stages ``names`` load (MediaPipe is imported only when used)."""
+    models = {'detector': args.model, 'keypoints': args.keypoint_model}
+    if set(names) - set(models):
+        from ..landmarks import face_detection, segmentation
         from ..landmarks.mediapipe_tasks import DEFAULT_MODELS
-        models += [DEFAULT_MODELS[LandmarkStage.TASKS[n]] for n in names
-                   if n in LandmarkStage.TASKS]
-    return models
+        models.update({name: DEFAULT_MODELS[task] for name, task in LandmarkStage.TASKS.items()
+                       if task in DEFAULT_MODELS})
+        models.update({'face_detection': face_detection.DEFAULT_MODEL,
+                       'selfie_segmentation': segmentation.DEFAULT_MODEL})
+    return [models[name] for name in names if name in models]
 
 
 def check_inputs(args: argparse.Namespace, names: Sequence[str]) -> str:
