@@ -46,9 +46,13 @@ setup(
     extras_require={
         'cpu': ['opencv-python-headless<5', 'onnxruntime'],
         'mediapipe': ['mediapipe>=1.2,<2'],
-        'cuda': ['pycuda'],
+        # TensorRT comes with JetPack; onnx + onnxconverter-common make the FP16 ONNX that
+        # TensorRT 11 (no FP16 builder flag) builds FP16 engines from.
+        'cuda': ['pycuda', 'onnx', 'onnxconverter-common'],
         'eval': ['pycocotools', 'motmetrics'],
-        'test': ['pytest', 'pycocotools', 'motmetrics',
+        # `jetauto-perception quantize` (ONNX Runtime's quantizer needs onnx and sympy)
+        'quantize': ['onnx', 'sympy', 'onnxruntime', 'pycocotools'],
+        'test': ['pytest', 'pycocotools', 'motmetrics', 'onnx', 'sympy',
                  'flake8', 'flake8-import-order', 'flake8-quotes',
                  'flake8-builtins', 'flake8-comprehensions', 'pydocstyle', 'vermin', 'mypy',
                  'isort'],

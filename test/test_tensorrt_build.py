@@ -114,7 +114,37 @@ def test_fp16_engine_matches_onnxruntime(fp16_engine: str, yolov5n_onnx: pathlib
     assert 'up to date' in capsys.readouterr().out
 
 
+def _implicit_int8_reason() -> str:
+    if TRT_REASON:
+        return TRT_REASON
+    import tensorrt
+    from jetauto_perception.engines.tensorrt_plan import version_tuple
+    if version_tuple(tensorrt.__version__) >= (10, 1):
+        return ('TensorRT %s has no implicit INT8 calibration (deprecated in 10.1, removed in '
+                '11): INT8 comes from a Q/DQ model there' % tensorrt.__version__)
+    return ''
+
+
 @needs_tensorrt
+def test_int8_engine_from_a_qdq_model(tmp_path: pathlib.Path,
+                                      yolov5n_onnx: pathlib.Path) -> None:
+    """``quantize`` then ``build-engine``: INT8 with no calibrator, on every TensorRT >= 8.5."""
+    pytest.importorskip('onnx', reason='quantize needs onnx')
+    from jetauto_perception.detection.yolov5 import YoloV5Detector
+    from jetauto_perception.engines.base import EngineConfig
+    qdq, engine = tmp_path / 'yolov5n.int8.onnx', tmp_path / 'int8.engine'
+    assert cli.main(['quantize', '--onnx', str(yolov5n_onnx), '--output', str(qdq),
+                     '--calib', str(shared_path('data', 'images')), '--rules', 'p99.999',
+                     '--keep-float', '0', '--latency-runs', '0']) == 0
+    assert cli.main(['build-engine', '--onnx', str(qdq), '--output', str(engine)]) == 0
+    reference = YoloV5Detector.from_model(str(qdq), EngineConfig())
+    int8 = YoloV5Detector.from_model(str(engine), EngineConfig(backend='tensorrt'))
+    for image in _images():
+        want = reference.detect(image)
+        assert _match_fraction(want.select(want.scores > 0.5), int8.detect(image), 0.5) >= 0.8
+
+
+@pytest.mark.skipif(bool(_implicit_int8_reason()), reason=_implicit_int8_reason())
 def test_int8_engine_calibrates_and_reuses_its_cache(tmp_path: pathlib.Path,
                                                      yolov5n_onnx: pathlib.Path) -> None:
     from jetauto_perception.detection.yolov5 import YoloV5Detector

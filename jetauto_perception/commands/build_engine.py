@@ -2,21 +2,23 @@
 ``jetauto-perception build-engine``: ONNX -> TensorRT engine (FP32, FP16 or INT8).
 
 By default the engine goes where the nodes look for it (the engine cache, named after the ONNX
-file's hash, the TensorRT version, the GPU and the precision), so a node given the same ONNX
-file, ``backend: tensorrt`` and the precision loads it instead of building. INT8 calibrates on a
-folder of images through the detector's own pre-processing and keeps a calibration cache; a later
-build with that cache needs no images.
+file's hash, the TensorRT version, the GPU, the precision and the quantization), so a node given
+the same ONNX file, ``backend: tensorrt`` and the precision loads it instead of building.
+
+INT8 comes from a Q/DQ ONNX made by ``jetauto-perception quantize`` (explicit quantization, every
+TensorRT from 8.5 to 11, no calibration here). TensorRT's own implicit calibration is kept for
+TensorRT < 10.1 and only when ``--calib-images`` (or an existing calibration cache) is given: it
+calibrates through the detector's own pre-processing and keeps a calibration cache.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import threading
 import time
-from typing import List, Optional, TextIO, Tuple
+from typing import Any, Dict, Optional, Tuple
 
-from ..engines.base import EngineConfig
+from .common import add_engine_options, engine_config_from
 from ..engines.cuda_context import CudaContext
 from ..errors import BackendUnavailableError, ModelError
 from ..models.manifest import resolve_model
@@ -24,32 +26,25 @@ from ..models.manifest import resolve_model
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--onnx', required=True,
-                        help='ONNX model path or manifest name (e.g. yolov5n.onnx)')
-    parser.add_argument('--precision', choices=('fp32', 'fp16', 'int8'), default='fp16',
-                        help='engine precision (default: fp16)')
+                        help='ONNX model path or manifest name (e.g. yolov5n.onnx); a Q/DQ '
+                             'model from `jetauto-perception quantize` builds an INT8 engine')
+    add_engine_options(parser, 'build')
     parser.add_argument('--calib-images', default='',
-                        help='int8: folder of calibration images (a few hundred like the '
-                             "robot's camera sees; not needed when the cache exists)")
+                        help="int8 on TensorRT < 10.1 only, TensorRT's deprecated implicit "
+                             'calibration: folder of calibration images (not needed when the '
+                             'cache exists; a Q/DQ model needs none)')
     parser.add_argument('--calib-cache', default='',
-                        help='int8: calibration cache file, read when it exists, written after '
-                             'calibrating (default: the engine path with .calib)')
+                        help='implicit int8: calibration cache file, read when it exists, '
+                             'written after calibrating (default: the engine path with .calib)')
     parser.add_argument('--calib-max-images', type=int, default=0,
-                        help='int8: use at most this many calibration images (default: all)')
+                        help='implicit int8: use at most this many calibration images '
+                             '(default: all)')
     parser.add_argument('--recalibrate', action='store_true',
-                        help='int8: delete the calibration cache first and calibrate again')
-    parser.add_argument('--workspace', type=int, default=1024, metavar='MB',
-                        help='builder workspace in MiB (default: 1024)')
-    parser.add_argument('--timing-cache', default='',
-                        help='timing cache file, reused and updated (default: timing.cache '
-                             'beside the engine)')
+                        help='implicit int8: delete the calibration cache first and calibrate '
+                             'again')
     parser.add_argument('--output', default='',
                         help='engine file to write (default: the engine cache path the nodes '
                              'look up; printed at the end)')
-    parser.add_argument('--engine-cache-dir', default='',
-                        help='engine cache folder (default: ~/.cache/jetauto_perception/engines)')
-    parser.add_argument('--device-id', type=int, default=0, help='CUDA device (default: 0)')
-    parser.add_argument('--force', action='store_true',
-                        help='rebuild even when the engine file exists')
 
 
 def model_input(onnx_path: str) -> Tuple[str, int, Tuple[int, int]]:
@@ -82,108 +77,93 @@ def model_input(onnx_path: str) -> Tuple[str, int, Tuple[int, int]]:
 
 class BuildProgress:
     """
-    Progress bars on stderr for the builder's phases and the calibration batches.
+    tqdm bars on stderr for the builder's phases and the calibration batches.
 
-    TensorRT reports nested phases (``phase, step, steps``); the bar shows the outermost open
-    phase's fraction and the innermost phase's name. Without a terminal, one line per outer
-    phase.
+    TensorRT reports nested phases (``phase, step, steps``); the bar follows the outermost open
+    phase and shows the innermost phase's name. Callbacks come from TensorRT's threads.
     """
 
-    WIDTH = 28
-
-    def __init__(self, stream: Optional[TextIO] = None) -> None:
-        self.stream: TextIO = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty()
-        self._open: List[Tuple[str, int, int]] = []  # (name, step, steps), outermost first
+    def __init__(self) -> None:
+        self._open: Dict[str, Tuple[int, int]] = {}  # name -> (step, steps), outermost first
         self._lock = threading.Lock()
-        self._last_draw = 0.0
-        self._drawn = False
-        self.start = time.perf_counter()
+        self._bars: Dict[str, Any] = {}
 
-    def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
-
-    def _bar(self, label: str, done: int, total: int, detail: str) -> str:
-        filled = int(self.WIDTH * done / total) if total else 0
-        elapsed = time.perf_counter() - self.start
-        return '\r%s [%s%s] %d/%d %s (%.0f s)\x1b[K' % (
-            label, '#' * filled, '-' * (self.WIDTH - filled), done, total, detail[:40], elapsed)
+    def _bar(self, name: str, total: int) -> Any:
+        from tqdm import tqdm
+        if name not in self._bars:
+            self._bars[name] = tqdm(total=total, desc=name, unit='step', leave=False,
+                                    disable=None)  # None: off without a tty
+        return self._bars[name]
 
     def phase(self, name: str, step: int, steps: int) -> None:
         """``build_engine``'s progress callback."""
         with self._lock:
-            names = [entry[0] for entry in self._open]
-            if name not in names:
-                self._open.append((name, step, steps))
-                if len(self._open) == 1 and not self.tty:
-                    self._write('build-engine: %s...\n' % name)
+            self._open[name] = (step, steps)
+            outer = next(iter(self._open))
+            if name == outer:
+                bar = self._bar('building', steps)
+                bar.total = steps
+                bar.n = step
             else:
-                self._open[names.index(name)] = (name, step, steps)
+                bar = self._bar('building', self._open[outer][1])
+            bar.set_postfix_str(name[:40], refresh=True)
             if step >= steps:  # finished: close it and whatever it contained
-                index = [entry[0] for entry in self._open].index(name)
-                del self._open[index:]
-            if not self.tty or not self._open:
-                return
-            now = time.perf_counter()
-            if now - self._last_draw < 0.1:
-                return
-            self._last_draw = now
-            outer, inner = self._open[0], self._open[-1]
-            self._write(self._bar('building', outer[1], outer[2], inner[0]))
-            self._drawn = True
+                names = list(self._open)
+                for inner in names[names.index(name):]:
+                    del self._open[inner]
+                if not self._open:
+                    self._bars.pop('building').close()
 
     def calibration(self, done: int, total: int) -> None:
         """Report the calibrator's progress (batches)."""
         with self._lock:
-            if self.tty:
-                self._write(self._bar('calibrating', done, total, 'batches'))
-                self._drawn = True
-            elif done == total or done % 50 == 0:
-                self._write('build-engine: calibrated %d/%d batches\n' % (done, total))
+            bar = self._bar('calibrating', total)
+            bar.update(done - bar.n)
 
     def close(self) -> None:
-        if self._drawn:
-            self._write('\n')
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
 
 
 def run(args: argparse.Namespace) -> int:
     onnx_path = resolve_model(args.onnx)
     if not onnx_path.lower().endswith('.onnx'):
         raise ModelError("--onnx wants an .onnx file, got '%s'" % onnx_path)
-    config = EngineConfig(backend='tensorrt', precision=args.precision,
-                          engine_cache_dir=args.engine_cache_dir, force_engine_rebuild=args.force,
-                          workspace_mb=args.workspace, timing_cache=args.timing_cache,
-                          device_id=args.device_id, calib_images=args.calib_images,
-                          calib_cache=args.calib_cache)
+    config = engine_config_from(args, 'build', backend='tensorrt',
+                                calib_images=args.calib_images, calib_cache=args.calib_cache)
     config.validate()
-    if args.workspace <= 0:
-        raise ModelError('--workspace must be a positive number of MiB')
     try:
         import tensorrt
         if not hasattr(tensorrt, 'Builder'):  # tensorrt-stubs alone installs an empty package
             raise ImportError('only the type stubs of tensorrt are installed')
         from ..engines import tensorrt_engine
         from ..quantization.calibration import (calibration_images, CalibrationBatches,
-                                                create_entropy_calibrator)
+                                                create_entropy_calibrator, read_cache)
     except ImportError as exc:
         raise BackendUnavailableError(
             'build-engine needs the tensorrt and pycuda Python modules (%s): on a Jetson they '
             'come with JetPack (`sudo apt install python3-libnvinfer`, `pip install pycuda`)'
             % exc) from None
     context = CudaContext.get(args.device_id)
-    output = args.output or tensorrt_engine.engine_path_for(onnx_path, config, context.name)
+    default_cache = args.calib_cache or ''
+    if args.output and not default_cache:
+        default_cache = os.path.splitext(args.output)[0] + '.calib'
+    if args.recalibrate and default_cache and os.path.isfile(default_cache):
+        os.remove(default_cache)
+    calibration_given = bool(args.calib_images) or read_cache(default_cache) is not None
+    plan = tensorrt_engine.plan_for(onnx_path, config, calibration_given)
+    output = args.output or tensorrt_engine.engine_path_for(onnx_path, config, context.name,
+                                                            plan)
     if os.path.isfile(output) and not args.force:
-        print('up to date: %s (same ONNX file, TensorRT version, GPU and precision; --force '
-              'rebuilds)' % output)
+        print('up to date: %s (same ONNX file, TensorRT version, GPU, precision and '
+              'quantization; --force rebuilds)' % output)
         return 0
     progress = BuildProgress()
     calibrator = None
     with context.active():
-        if args.precision == 'int8':
-            cache = args.calib_cache or os.path.splitext(output)[0] + '.calib'
-            if args.recalibrate and os.path.isfile(cache):
-                os.remove(cache)
+        if plan.calibrator:
+            cache = default_cache or os.path.splitext(output)[0] + '.calib'
             batches: Optional[CalibrationBatches] = None
             if args.calib_images:
                 _, batch, input_hw = model_input(onnx_path)
@@ -197,11 +177,11 @@ def run(args: argparse.Namespace) -> int:
                                          progress=progress.phase)
         finally:
             progress.close()
-    print('built %s engine in %.0f s: %s' % (args.precision, time.perf_counter() - started,
+    print('built %s engine in %.0f s: %s' % (plan.precision, time.perf_counter() - started,
                                              output))
     if args.output:
         print('use it with model_path:=%s backend:=tensorrt' % output)
     else:
         print('nodes given model_path:=%s backend:=tensorrt precision:=%s load it from the cache'
-              % (onnx_path, args.precision))
+              % (onnx_path, plan.precision))
     return 0

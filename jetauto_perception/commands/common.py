@@ -3,34 +3,51 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any, Dict, Optional
 
 from tqdm import tqdm
 
 from ..detection.yolov5 import resolve_class_filter
-from ..engines.base import EngineConfig
+from ..engines.base import engine_config, engine_options, EngineConfig
 from ..errors import PerceptionError
 
 
+def add_engine_options(parser: argparse.ArgumentParser, scope: str,
+                       title: Optional[str] = None) -> None:
+    """Add the engine options of ``scope`` (``cli`` or ``build``) as flags (one definition)."""
+    group = parser.add_argument_group(title) if title else parser
+    for option in engine_options(scope):
+        kwargs: Dict[str, Any] = {'dest': option.field, 'default': option.default}
+        if isinstance(option.default, bool):
+            kwargs['action'] = 'store_true'
+            kwargs['help'] = option.description
+        else:
+            kwargs['type'] = type(option.default)
+            kwargs['help'] = '%s (default: %s)' % (option.description,
+                                                   option.default if option.default != ''
+                                                   else "''")
+            if option.choices:
+                kwargs['choices'] = option.choices
+            if option.metavar:
+                kwargs['metavar'] = option.metavar
+        group.add_argument(option.flag, **kwargs)
+
+
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group('inference backend')
-    group.add_argument('--backend', choices=('onnxruntime', 'tensorrt'), default='onnxruntime',
-                       help='inference backend (default: onnxruntime)')
-    group.add_argument('--providers', default='cpu',
-                       help='ONNX Runtime providers in priority order, comma-separated: '
-                            'cpu, cuda, tensorrt (default: cpu)')
-    group.add_argument('--precision', choices=('fp32', 'fp16', 'int8'), default='fp16',
-                       help='TensorRT precision (default: fp16)')
-    group.add_argument('--engine-cache-dir', default='',
-                       help='where TensorRT engines are cached')
-    group.add_argument('--threads', type=int, default=0,
-                       help='ONNX Runtime CPU threads (default: its own choice)')
+    add_engine_options(parser, 'cli', 'inference backend')
 
 
-def engine_config_from(args: argparse.Namespace) -> EngineConfig:
-    return EngineConfig(backend=args.backend,
-                        providers=tuple(p.strip() for p in args.providers.split(',') if p.strip()),
-                        precision=args.precision, engine_cache_dir=args.engine_cache_dir,
-                        num_threads=args.threads)
+def engine_config_from(args: argparse.Namespace, scope: str = 'cli',
+                       **overrides: Any) -> EngineConfig:
+    """Make the :class:`EngineConfig` of the parsed engine flags of ``scope``."""
+    config = engine_config({option.field: getattr(args, option.field)
+                            for option in engine_options(scope)}, **overrides)
+    for option in engine_options(scope):
+        value = getattr(args, option.field)
+        if option.min_value is not None and not option.min_value <= value <= option.max_value:
+            raise PerceptionError('%s must be in %d..%d, not %s' % (
+                option.flag, option.min_value, option.max_value, value))
+    return config
 
 
 def progress_bar(label: str, total: int = 0, unit: str = 'image', **options: object) -> tqdm:

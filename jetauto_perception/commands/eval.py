@@ -12,17 +12,15 @@ import json
 import logging
 import os
 import sys
-from typing import Dict, List, Tuple
 
 from .common import add_engine_arguments, engine_config_from, progress_bar
 from ..detection.cuda_yolo import create_yolov5_detector, CudaYoloV5Detector
-from ..detection.detections import Detections
 from ..detection.yolov5 import load_class_names
 from ..engines.factory import create_engine
 from ..errors import SourceError
-from ..evaluation.detection_map import detections_to_coco, evaluate_map, yolo_labels_to_coco
+from ..evaluation.detection_map import evaluate_detector
 from ..models.manifest import resolve_model
-from ..sources.files import list_images, read_image
+from ..sources.files import list_images
 from ..timing import StageStats
 
 LOG = logging.getLogger(__name__)
@@ -69,27 +67,13 @@ def run(args: argparse.Namespace) -> int:
         create_engine(model, config), args.device, class_names=names,
         conf_threshold=args.conf, iou_threshold=args.iou, max_det=args.max_det,
         multi_label=args.multi_label)
-    sizes: Dict[str, Tuple[int, int]] = {}
-    results: List[Tuple[str, Detections]] = []
     stats = StageStats()
     progress = progress_bar('eval', len(paths))
     try:
-        for path in paths:
-            name = os.path.basename(path)
-            try:
-                image = read_image(path)
-            except SourceError as exc:
-                LOG.warning('skipping %s', exc)
-                continue
-            sizes[name] = (int(image.shape[1]), int(image.shape[0]))
-            results.append((name, detector.detect(image)))
-            stats.add(detector.timings)
-            progress.update()
+        result = evaluate_detector(detector, paths, args.labels, stats, progress.update)
     finally:
         progress.close()
         detector.close()
-    ground_truth = yolo_labels_to_coco(sizes, args.labels, detector.class_names)
-    result = evaluate_map(ground_truth, detections_to_coco(ground_truth, results))
     means = stats.means()
     device = 'cuda' if isinstance(detector, CudaYoloV5Detector) else 'cpu'
     # ONNX Runtime runs the model in the precision it was exported in

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 import os
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -55,7 +55,8 @@ class EngineConfig:
     #: ONNX Runtime threads busy-wait for work between operators (its default); off, they
     #: sleep, which leaves the cores to other models when several share the machine.
     spin_wait: bool = True
-    #: INT8 only: a folder of calibration images and the calibration cache file.
+    #: INT8 with TensorRT's implicit calibration (TensorRT < 10.1 only, on request): a folder
+    #: of calibration images and the calibration cache file. A Q/DQ ONNX needs neither.
     calib_images: str = ''
     calib_cache: str = ''
     extra: Dict[str, object] = field(default_factory=dict)
@@ -72,6 +73,75 @@ class EngineConfig:
                 raise BackendUnavailableError(
                     "unknown ONNX Runtime provider '%s': use %s"
                     % (name, ', '.join(ORT_PROVIDERS)))
+
+
+@dataclass(frozen=True)
+class EngineOption:
+    """
+    One engine option, declared once for the nodes (ROS parameter), the CLI and build-engine.
+
+    ``param`` is the ROS parameter name ('' = not a node parameter), ``flag`` the CLI flag;
+    ``scopes`` says where it appears: ``node``, ``cli`` (the common inference-backend group of
+    detect/eval/keypoints/demo) and ``build`` (build-engine).
+    """
+
+    field: str
+    param: str
+    flag: str
+    default: Any
+    description: str
+    scopes: Tuple[str, ...]
+    choices: Tuple[str, ...] = ()
+    min_value: Optional[int] = None
+    max_value: Optional[int] = None
+    metavar: Optional[str] = None
+
+    def to_config_value(self, value: Any) -> Any:
+        """Convert a parameter / flag value to its :class:`EngineConfig` value."""
+        if self.field == 'providers':
+            return tuple(p.strip() for p in str(value).split(',') if p.strip())
+        return value
+
+
+#: Every engine option, in the order nodes declare them and the CLI lists them.
+ENGINE_OPTIONS: Tuple[EngineOption, ...] = (
+    EngineOption('backend', 'backend', '--backend', 'onnxruntime', 'Inference backend',
+                 ('node', 'cli'), choices=BACKENDS),
+    EngineOption('providers', 'onnxruntime_providers', '--providers', 'cpu',
+                 'ONNX Runtime execution providers in priority order, comma-separated: cpu, '
+                 'cuda, tensorrt', ('node', 'cli')),
+    EngineOption('precision', 'precision', '--precision', 'fp16',
+                 'TensorRT engine precision', ('node', 'cli', 'build'), choices=PRECISIONS),
+    EngineOption('engine_cache_dir', 'engine_cache_dir', '--engine-cache-dir', '',
+                 'Folder for built TensorRT engines ("" = ~/.cache/jetauto_perception/engines)',
+                 ('node', 'cli', 'build')),
+    EngineOption('force_engine_rebuild', 'force_engine_rebuild', '--force', False,
+                 'Rebuild the TensorRT engine even when a cached one matches',
+                 ('node', 'build')),
+    EngineOption('device_id', 'device_id', '--device-id', 0, 'CUDA device index',
+                 ('node', 'build'), min_value=0, max_value=16),
+    EngineOption('num_threads', '', '--threads', 0,
+                 'ONNX Runtime CPU threads (0 = its own choice)', ('cli',)),
+    EngineOption('workspace_mb', '', '--workspace', 1024, 'TensorRT builder workspace in MiB',
+                 ('build',), min_value=1, max_value=1 << 20, metavar='MB'),
+    EngineOption('timing_cache', '', '--timing-cache', '',
+                 'TensorRT timing cache file, reused and updated ("" = timing.cache beside the '
+                 'engine)', ('build',)),
+)
+
+
+def engine_options(scope: str) -> List[EngineOption]:
+    """Return the options of one scope: ``node``, ``cli`` or ``build``."""
+    return [option for option in ENGINE_OPTIONS if scope in option.scopes]
+
+
+def engine_config(values: Mapping[str, Any], **overrides: Any) -> EngineConfig:
+    """Make an :class:`EngineConfig` of ``{field: parameter or flag value}`` (others default)."""
+    options = {option.field: option for option in ENGINE_OPTIONS}
+    fields = {name: options[name].to_config_value(value) if name in options else value
+              for name, value in values.items()}
+    fields.update(overrides)
+    return EngineConfig(**fields)
 
 
 class InferenceEngine(abc.ABC):
@@ -122,3 +192,35 @@ def check_model_file(path: str) -> None:
     if os.path.getsize(path) == 0:
         raise ModelError("model file '%s' is empty: download it again "
                          '(`jetauto-perception models fetch --force`)' % path)
+
+
+def is_qdq_model(path: str) -> bool:
+    """
+    Tell whether an ONNX file is explicitly quantized (has QuantizeLinear/DequantizeLinear nodes).
+
+    Reads the graph with ``onnx`` where it is installed; without it (a bare Jetson), looks for the
+    operator name in the protobuf bytes, where every node's ``op_type`` is stored as plain text.
+    """
+    try:
+        import onnx
+    except ImportError:
+        with open(path, 'rb') as f:
+            return b'DequantizeLinear' in f.read()
+    model = onnx.load(path, load_external_data=False)
+    return any(node.op_type in ('QuantizeLinear', 'DequantizeLinear')
+               for node in model.graph.node)
+
+
+def onnx_metadata(path: str) -> Dict[str, str]:
+    """
+    Read the custom metadata of an ONNX file (YOLOv5's ``names``, ``stride``); {} without onnx.
+
+    A TensorRT engine keeps none of it, so the TensorRT backend reads it from the ONNX file the
+    engine was built from (a Q/DQ file made by ``quantize`` carries it over from the float one).
+    """
+    try:
+        import onnx
+    except ImportError:
+        return {}
+    model = onnx.load(path, load_external_data=False)
+    return {entry.key: entry.value for entry in model.metadata_props}

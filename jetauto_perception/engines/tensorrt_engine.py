@@ -1,10 +1,15 @@
 """
 TensorRT + pycuda backend: build or load a cached engine, run it with one CUDA stream.
 
-Uses only the tensor-name API (TensorRT 8.5+ and 10): ``num_io_tensors``, ``get_tensor_name``,
-``set_tensor_address``, ``execute_async_v3``. Engines are cached under a name made of the ONNX
-file's hash, the TensorRT version, the GPU name and the precision, so a change of any of them
-builds a new engine instead of loading a stale one.
+One builder for TensorRT 8.5 → 11 (``tensorrt_plan`` decides the typing and flags per version):
+INT8 from a Q/DQ ONNX (explicit quantization) everywhere, TensorRT's implicit calibrator only
+below 10.1 and on request, FP16 on TensorRT 11 from an FP16 copy of the ONNX. Runs through the
+tensor-name API only (8.5+): ``num_io_tensors``, ``get_tensor_name``, ``set_tensor_address``,
+``execute_async_v3``
+(https://docs.nvidia.com/deeplearning/tensorrt/latest/_static/python-api/infer/Core/ExecutionContext.html).
+Engines are cached under a name made of the ONNX file's hash (a Q/DQ file has its own), the
+TensorRT version, the GPU name, the precision and how it was quantized, so a change of any of
+them builds a new engine instead of loading a stale one.
 """
 from __future__ import annotations
 
@@ -21,13 +26,17 @@ import tensorrt as trt
 if not hasattr(trt, 'Builder'):  # e.g. only the tensorrt-stubs package (a bare namespace)
     raise ImportError('the tensorrt module has no Builder: TensorRT is not installed')
 
-from .base import EngineConfig, InferenceEngine, TensorSpec
+from .base import EngineConfig, InferenceEngine, is_qdq_model, onnx_metadata, TensorSpec
 from .cuda_context import CudaContext
+from .tensorrt_plan import BuildPlan, plan_build, version_tuple
 from ..errors import ModelError
 from ..models.manifest import sha256_of
 
 LOG = logging.getLogger(__name__)
 TRT_MAJOR = int(trt.__version__.split('.')[0])
+TRT_VERSION = version_tuple(trt.__version__)
+#: ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` (TensorRT 10; accepted, always on, in 11).
+HAS_STRONG_TYPING = hasattr(trt.NetworkDefinitionCreationFlag, 'STRONGLY_TYPED')
 ENGINE_SUFFIXES = ('.engine', '.plan', '.trt')
 #: A dynamic batch axis gets an optimisation profile from 1 to this many (config.extra
 #: 'max_batch' overrides it).
@@ -85,51 +94,89 @@ def _slug(text: str) -> str:
 
 
 def engine_file_name(onnx_path: str, precision: str, gpu_name: str,
-                     trt_version: str = trt.__version__) -> str:
-    """``<stem>_<onnx sha256[:12]>_trt<version>_<gpu>_<precision>.engine``."""
+                     trt_version: str = trt.__version__, quantization: str = '') -> str:
+    """``<stem>_<onnx sha256[:12]>_trt<version>_<gpu>_<precision>[_<quantization>].engine``."""
     stem = os.path.splitext(os.path.basename(onnx_path))[0]
-    return '%s_%s_trt%s_%s_%s.engine' % (stem, sha256_of(onnx_path)[:12], trt_version,
-                                         _slug(gpu_name), precision)
+    return '%s_%s_trt%s_%s_%s%s.engine' % (stem, sha256_of(onnx_path)[:12], trt_version,
+                                           _slug(gpu_name), precision,
+                                           '_' + quantization if quantization else '')
 
 
 def default_cache_dir() -> str:
     return os.path.join(os.path.expanduser('~'), '.cache', 'jetauto_perception', 'engines')
 
 
-def engine_path_for(onnx_path: str, config: EngineConfig, gpu_name: str) -> str:
+def plan_for(onnx_path: str, config: EngineConfig, calibration_given: bool = False) -> BuildPlan:
+    """Plan the build this TensorRT makes of ``onnx_path`` at ``config.precision``."""
+    return plan_build(TRT_VERSION, config.precision, is_qdq_model(onnx_path), calibration_given,
+                      HAS_STRONG_TYPING)
+
+
+def engine_path_for(onnx_path: str, config: EngineConfig, gpu_name: str,
+                    plan: Optional[BuildPlan] = None) -> str:
+    """Where the engine of ``onnx_path`` built as ``plan`` (default: :func:`plan_for`) is kept."""
+    plan = plan or plan_for(onnx_path, config)
+    quantization = plan.cache_tag
+    if plan.calibrator and config.calib_cache and os.path.isfile(config.calib_cache):
+        quantization += '-' + sha256_of(config.calib_cache)[:8]
     cache_dir = config.engine_cache_dir or default_cache_dir()
-    return os.path.join(cache_dir, engine_file_name(onnx_path, config.precision, gpu_name))
+    return os.path.join(cache_dir, engine_file_name(onnx_path, plan.precision, gpu_name,
+                                                    quantization=quantization))
+
+
+def fp16_onnx(onnx_path: str, target: str) -> str:
+    """
+    Write an FP16 copy of ``onnx_path`` (inputs and outputs kept FP32) for TensorRT 11.
+
+    NVIDIA prescribes ModelOpt AutoCast (``keep_io_types=True``), which needs torch (GBs on a
+    Jetson); onnxconverter-common's float16 conversion makes the same kind of model.
+    """
+    try:
+        import onnx
+        from onnxconverter_common import float16
+    except ImportError:
+        raise ModelError('an FP16 engine on TensorRT 11 is built from an FP16 ONNX: `pip install '
+                         'onnx onnxconverter-common`, or convert the model yourself (ModelOpt '
+                         'AutoCast) and build it with --precision fp32') from None
+    model = float16.convert_float_to_float16(onnx.load(onnx_path), keep_io_types=True)
+    onnx.save(model, target)
+    return target
 
 
 def build_engine(onnx_path: str, engine_path: str, config: EngineConfig,
                  calibrator: Optional[trt.IInt8Calibrator] = None,
                  progress: Optional[ProgressCallback] = None) -> bytes:
     """
-    Parse ``onnx_path``, build a serialized engine at ``config.precision``, save it atomically.
+    Parse ``onnx_path``, build a serialized engine as :func:`plan_for` says, save it atomically.
 
     Uses (and updates) the timing cache ``config.timing_cache`` (default: beside the engine) so
-    rebuilding on the same GPU is much faster. INT8 needs ``calibrator``.
+    rebuilding on the same GPU is much faster. ``calibrator`` (a ``trt.IInt8Calibrator``) is
+    for TensorRT's implicit INT8 below 10.1 only; a Q/DQ model needs none.
     """
+    plan = plan_for(onnx_path, config, calibrator is not None)
+    for note in plan.notes:
+        LOG.info('%s', note)
+    os.makedirs(os.path.dirname(engine_path) or '.', exist_ok=True)
+    source = onnx_path
+    if plan.fp16_onnx:
+        source = fp16_onnx(onnx_path, os.path.splitext(engine_path)[0] + '.fp16.onnx')
     builder = trt.Builder(_LOGGER)
-    flags = 0 if TRT_MAJOR >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    flags = 0
+    if TRT_MAJOR < 10:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    if plan.strongly_typed and HAS_STRONG_TYPING:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, _LOGGER)
-    if not parser.parse_from_file(onnx_path):
+    if not parser.parse_from_file(source):
         errors = '; '.join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ModelError("TensorRT cannot parse '%s' (%s): check the ONNX file (opset, "
-                         'corruption) or re-export it' % (onnx_path, errors[:300]))
+                         'corruption) or re-export it' % (source, errors[:300]))
     builder_config = builder.create_builder_config()
     builder_config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, config.workspace_mb << 20)
-    if config.precision in ('fp16', 'int8'):
-        if not builder.platform_has_fast_fp16:
-            LOG.warning('this GPU has no fast FP16; building anyway')
-        builder_config.set_flag(trt.BuilderFlag.FP16)
-    if config.precision == 'int8':
-        if calibrator is None:
-            raise ModelError('precision int8 needs calibration images: build the engine with '
-                             '`jetauto-perception build-engine --precision int8 '
-                             '--calib-images DIR`')
-        builder_config.set_flag(trt.BuilderFlag.INT8)
+    for flag in plan.builder_flags:  # only below TensorRT 11, which has no precision flags
+        builder_config.set_flag(getattr(trt.BuilderFlag, flag))
+    if plan.calibrator and calibrator is not None:  # TensorRT < 10.1 (gone in 11)
         builder_config.int8_calibrator = calibrator
     _add_dynamic_profile(builder, network, builder_config, config)
     timing_path = config.timing_cache or os.path.join(os.path.dirname(engine_path) or '.',
@@ -149,10 +196,9 @@ def build_engine(onnx_path: str, engine_path: str, config: EngineConfig,
         raise ModelError("TensorRT failed to build an engine from '%s' (see the TensorRT errors "
                          'above); try more --workspace or another precision' % onnx_path)
     data = bytes(memoryview(serialized))
-    os.makedirs(os.path.dirname(engine_path) or '.', exist_ok=True)
     _atomic_write(engine_path, data)
     _atomic_write(timing_path, bytes(memoryview(builder_config.get_timing_cache().serialize())))
-    LOG.info('built TensorRT %s engine %s', config.precision, engine_path)
+    LOG.info('built TensorRT %s engine %s', plan.precision, engine_path)
     return data
 
 
@@ -194,6 +240,7 @@ class TensorRTEngine(InferenceEngine):
 
     def __init__(self, model_path: str, config: EngineConfig) -> None:
         self.config = config
+        self._metadata = {} if model_path.endswith(ENGINE_SUFFIXES) else onnx_metadata(model_path)
         self._cuda = CudaContext.get(config.device_id)
         with self._cuda.active():
             self._runtime = trt.Runtime(_LOGGER)
@@ -234,8 +281,8 @@ class TensorRTEngine(InferenceEngine):
                 LOG.info('loaded cached TensorRT engine %s', path)
                 return path, engine
             LOG.warning('cached engine %s does not load; rebuilding it', path)
-        LOG.info('building a TensorRT %s engine for %s (minutes on a Jetson; cached in %s)',
-                 self.config.precision, model_path, os.path.dirname(path))
+        LOG.info('building a TensorRT engine for %s (minutes on a Jetson; cached as %s)',
+                 model_path, path)
         data = build_engine(model_path, path, self.config)
         engine = self._runtime.deserialize_cuda_engine(data)
         if engine is None:
@@ -288,6 +335,10 @@ class TensorRTEngine(InferenceEngine):
         return self._cuda
 
     # -- interface -----------------------------------------------------------------------------
+    @property
+    def metadata(self) -> Dict[str, str]:
+        return self._metadata
+
     @property
     def inputs(self) -> List[TensorSpec]:
         return [TensorSpec(n, dims_tuple(self._engine.get_tensor_shape(n)), self._dtypes[n])

@@ -8,11 +8,16 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 import io
+import logging
 import os
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..detection.detections import Detections
-from ..errors import PerceptionError
+from ..errors import PerceptionError, SourceError
+from ..sources.files import read_image
+from ..timing import StageStats
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,3 +107,30 @@ def evaluate_map(ground_truth: dict, records: List[dict]) -> MapResult:
     return MapResult(float(evaluator.stats[0]), float(evaluator.stats[1]),
                      len(ground_truth['images']), len(ground_truth['annotations']),
                      len(records), summary.getvalue())
+
+
+def evaluate_detector(detector: Any, image_paths: Sequence[str], labels_dir: str,
+                      stats: Optional[StageStats] = None,
+                      progress: Optional[Callable[[], None]] = None) -> MapResult:
+    """
+    Run ``detector`` (a ``YoloV5Detector``) over ``image_paths`` and score it against the labels.
+
+    Unreadable images are skipped with a warning; ``stats`` collects the detector's stage times.
+    """
+    sizes: Dict[str, Tuple[int, int]] = {}
+    results: List[Tuple[str, Detections]] = []
+    for path in image_paths:
+        name = os.path.basename(path)
+        try:
+            image = read_image(path)
+        except SourceError as exc:
+            LOG.warning('skipping %s', exc)
+            continue
+        sizes[name] = (int(image.shape[1]), int(image.shape[0]))
+        results.append((name, detector.detect(image)))
+        if stats is not None:
+            stats.add(detector.timings)
+        if progress is not None:
+            progress()
+    ground_truth = yolo_labels_to_coco(sizes, labels_dir, detector.class_names)
+    return evaluate_map(ground_truth, detections_to_coco(ground_truth, results))

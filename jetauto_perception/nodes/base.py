@@ -35,7 +35,7 @@ from .conversions import bgr_to_image, image_to_bgr, stamp_ns
 from .diagnostics import publish_diagnostics, Report, window_values
 from .frames import Frame
 from .runtime import init, spin_until_shutdown
-from ..engines.base import EngineConfig
+from ..engines.base import engine_config, engine_options, EngineConfig
 from ..errors import ImageFormatError, PerceptionError
 from ..health import assess, OK, ThroughputWindow
 from ..timing import StageStats, StageTimes
@@ -102,26 +102,11 @@ class EngineParameters(PerceptionNode):
             'model_path', default_model,
             'Model file (.onnx, or a TensorRT .engine) or a name from the models manifest',
             read_only=True)
-        backend = self.declare('backend', 'onnxruntime', 'Inference backend',
-                               choices=('onnxruntime', 'tensorrt'), read_only=True)
-        providers = self.declare(
-            'onnxruntime_providers', 'cpu',
-            'ONNX Runtime execution providers in priority order, comma-separated: cpu, cuda, '
-            'tensorrt', read_only=True)
-        precision = self.declare('precision', 'fp16', 'TensorRT engine precision',
-                                 choices=('fp32', 'fp16', 'int8'), read_only=True)
-        cache_dir = self.declare(
-            'engine_cache_dir', '',
-            'Folder for built TensorRT engines ("" = ~/.cache/jetauto_perception/engines)',
-            read_only=True)
-        force = self.declare('force_engine_rebuild', False,
-                             'Rebuild the TensorRT engine even when a cached one matches',
-                             read_only=True)
-        device_id = self.declare('device_id', 0, 'CUDA device index', 0, 16, read_only=True)
-        return EngineConfig(backend=backend,
-                            providers=tuple(p.strip() for p in providers.split(',') if p.strip()),
-                            precision=precision, engine_cache_dir=cache_dir,
-                            force_engine_rebuild=force, device_id=device_id)
+        values = {option.field: self.declare(
+            option.param, option.default, option.description, option.min_value,
+            option.max_value, choices=option.choices or None, read_only=True)
+            for option in engine_options('node')}
+        return engine_config(values)
 
 
 class ImageInferenceNode(LifecycleNode, EngineParameters):

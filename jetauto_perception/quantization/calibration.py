@@ -1,5 +1,11 @@
 """
-INT8 calibration for TensorRT: calibration images -> batches -> an entropy calibrator.
+Calibration data: images and videos through the nodes' pre-processing, and TensorRT's calibrator.
+
+:func:`calibration_frames` reads folders, images and videos (frames spread over the video);
+:func:`letterboxed` and :func:`person_crops` turn frames into the detector's and the heatmap
+model's inputs, for ``jetauto-perception quantize`` (explicit Q/DQ quantization).
+
+The rest serves TensorRT's implicit INT8 calibration (TensorRT < 10.1 only, on request):
 
 :class:`CalibrationBatches` (no TensorRT needed) turns a list of images into float32
 ``(B, 3, H, W)`` batches with exactly the detector's pre-processing (:func:`letterbox_blob`), so
@@ -12,13 +18,16 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Iterator, List, Optional, Sequence, TYPE_CHECKING
+from typing import (Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple,
+                    TYPE_CHECKING)
 
+import cv2
 import numpy as np
 
 from ..detection.letterbox import as_hw, letterbox_blob, SizeLike
 from ..errors import ModelError, SourceError
-from ..sources.files import list_images, read_image
+from ..keypoints.crop import boxes_to_crops, crop_persons, frame_box
+from ..sources.files import is_video, list_images, read_image
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -193,3 +202,116 @@ def _calibrator_class() -> Any:
 
     _CALIBRATOR_CLASS = EntropyCalibrator
     return _CALIBRATOR_CLASS
+
+
+def calibration_frames(sources: Sequence[str], max_frames: int = 0) -> Iterator[np.ndarray]:
+    """
+    BGR frames of image folders, image files and videos, for calibration.
+
+    ``max_frames`` (0 = all) is shared out evenly between the sources (what one cannot use goes
+    to the others); a video gives frames spread evenly over its whole length, not its first
+    seconds, and a folder its images in name order.
+    """
+    entries: List[Tuple[str, str, List[str], int]] = []
+    for source in sources:
+        if os.path.isdir(source):
+            paths = list_images(source)
+            if not paths:
+                raise SourceError("no images in calibration folder '%s'" % source)
+            entries.append(('images', source, paths, len(paths)))
+        elif is_video(source):
+            count = _video_length(source)
+            entries.append(('video', source, [], count))
+        elif os.path.isfile(source):
+            entries.append(('images', source, [source], 1))
+        else:
+            raise SourceError("calibration source not found: '%s' (give a folder of images, an "
+                              'image or a video)' % source)
+    shares = _shares([entry[3] for entry in entries], max_frames)
+    for (kind, source, paths, _), share in zip(entries, shares):
+        if kind == 'images':
+            for path in paths[:share]:
+                try:
+                    yield read_image(path)
+                except SourceError as exc:
+                    LOG.warning('skipping calibration image: %s', exc)
+        else:
+            yield from _video_frames(source, share)
+
+
+def _shares(available: Sequence[int], total: int) -> List[int]:
+    """Split ``total`` between sources holding ``available`` items, as evenly as they allow."""
+    if total <= 0:
+        return list(available)
+    shares = [0] * len(available)
+    left = total
+    open_ = [i for i, n in enumerate(available) if n > 0]
+    while left > 0 and open_:
+        each = max(left // len(open_), 1)
+        for i in list(open_):
+            take = min(each, available[i] - shares[i], left)
+            shares[i] += take
+            left -= take
+            if shares[i] >= available[i]:
+                open_.remove(i)
+            if left == 0:
+                break
+    return shares
+
+
+def _video_length(path: str) -> int:
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise SourceError("cannot open calibration video '%s'" % path)
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    return max(count, 0)
+
+
+def _video_frames(path: str, count: int) -> Iterator[np.ndarray]:
+    """``count`` frames spread evenly over the video (decoded in order, no seeking)."""
+    total = _video_length(path)
+    if count <= 0 or total <= 0:
+        return
+    wanted = set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist())
+    capture = cv2.VideoCapture(path)
+    try:
+        index = 0
+        while wanted and index <= max(wanted):
+            ok = capture.grab()
+            if not ok:
+                break
+            if index in wanted:
+                ok, frame = capture.retrieve()
+                if ok:
+                    yield frame
+                wanted.discard(index)
+            index += 1
+    finally:
+        capture.release()
+
+
+def person_crops(frames: Iterable[np.ndarray], input_hw: Tuple[int, int],
+                 boxes_of: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+                 max_per_frame: int = 4) -> Iterator[np.ndarray]:
+    """
+    ``(1, 3, H, W)`` normalised person crops, the heatmap model's input (``keypoints.crop``).
+
+    ``boxes_of(frame)`` gives person boxes (xyxy, source pixels; e.g. the YOLOv5 detector's); a
+    frame without any (or no ``boxes_of``) gives its whole frame as one box, as the node does
+    with ``use_detections: false``.
+    """
+    for frame in frames:
+        boxes = boxes_of(frame) if boxes_of is not None else np.zeros((0, 4), np.float32)
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)[:max_per_frame]
+        if boxes.shape[0] == 0:
+            boxes = frame_box(frame.shape[1], frame.shape[0])
+        batch = crop_persons(frame, boxes_to_crops(boxes, input_hw))
+        for index in range(batch.shape[0]):
+            yield batch[index:index + 1]
+
+
+def letterboxed(frames: Iterable[np.ndarray], input_hw: Tuple[int, int]) -> Iterator[np.ndarray]:
+    """``(1, 3, H, W)`` letterboxed RGB /255 blobs, the YOLOv5 detector's input."""
+    for frame in frames:
+        yield letterbox_blob(frame, input_hw)[0]
