@@ -207,6 +207,7 @@ def test_one_definition_of_the_engine_options():
     names: List[str] = [o.param for o in engine_options('node')]
     assert names == ['backend', 'onnxruntime_providers', 'precision', 'engine_cache_dir',
                      'force_engine_rebuild', 'device_id']
+    assert [o.param for o in engine_options('threads')] == ['threads', 'spin_wait']
     assert all(o.description for o in ENGINE_OPTIONS)
     for scope in ('cli', 'build'):
         parser = argparse.ArgumentParser()

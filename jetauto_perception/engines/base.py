@@ -80,9 +80,10 @@ class EngineOption:
     """
     One engine option, declared once for the nodes (ROS parameter), the CLI and build-engine.
 
-    ``param`` is the ROS parameter name ('' = not a node parameter), ``flag`` the CLI flag;
-    ``scopes`` says where it appears: ``node``, ``cli`` (the common inference-backend group of
-    detect/eval/keypoints/demo) and ``build`` (build-engine).
+    ``param`` is the ROS parameter name, ``flag`` the CLI flag ('' = not one of them);
+    ``scopes`` says where it appears: ``node`` (every model node), ``threads`` (the thread budget
+    of the image nodes), ``cli`` (the common inference-backend group of detect/eval/keypoints/
+    demo) and ``build`` (build-engine).
     """
 
     field: str
@@ -120,8 +121,12 @@ ENGINE_OPTIONS: Tuple[EngineOption, ...] = (
                  ('node', 'build')),
     EngineOption('device_id', 'device_id', '--device-id', 0, 'CUDA device index',
                  ('node', 'build'), min_value=0, max_value=16),
-    EngineOption('num_threads', '', '--threads', 0,
-                 'ONNX Runtime CPU threads (0 = its own choice)', ('cli',)),
+    EngineOption('num_threads', 'threads', '--threads', 0,
+                 'ONNX Runtime intra- and inter-op threads (0 = one per core)',
+                 ('threads', 'cli'), min_value=0, max_value=256),
+    EngineOption('spin_wait', 'spin_wait', '', True,
+                 'ONNX Runtime threads busy-wait between operators (faster alone; set false when '
+                 'several models share the cores)', ('threads',)),
     EngineOption('workspace_mb', '', '--workspace', 1024, 'TensorRT builder workspace in MiB',
                  ('build',), min_value=1, max_value=1 << 20, metavar='MB'),
     EngineOption('timing_cache', '', '--timing-cache', '',
@@ -131,7 +136,7 @@ ENGINE_OPTIONS: Tuple[EngineOption, ...] = (
 
 
 def engine_options(scope: str) -> List[EngineOption]:
-    """Return the options of one scope: ``node``, ``cli`` or ``build``."""
+    """Return the options of one scope: ``node``, ``threads``, ``cli`` or ``build``."""
     return [option for option in ENGINE_OPTIONS if scope in option.scopes]
 
 

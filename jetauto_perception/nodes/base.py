@@ -209,13 +209,10 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
 
     def thread_budget(self, config: EngineConfig) -> EngineConfig:
         """Declare ``threads`` and ``spin_wait`` and put them into the engine config."""
-        threads = self.declare(
-            'threads', 0, 'ONNX Runtime intra- and inter-op threads (0 = one per core)', 0, 256,
-            read_only=True)
-        spin_wait = self.declare(
-            'spin_wait', True, 'ONNX Runtime threads busy-wait between operators (faster '
-            'alone; set false when several models share the cores)', read_only=True)
-        return dataclasses.replace(config, num_threads=threads, spin_wait=spin_wait)
+        values = {option.field: self.declare(
+            option.param, option.default, option.description, option.min_value,
+            option.max_value, read_only=True) for option in engine_options('threads')}
+        return dataclasses.replace(config, **values)
 
     def _on_set_parameters(self, params: List[Parameter]) -> SetParametersResult:
         for param in params:
