@@ -120,10 +120,10 @@ ENGINE_OPTIONS: Tuple[EngineOption, ...] = (
                  'Rebuild the TensorRT engine even when a cached one matches',
                  ('node', 'build')),
     EngineOption('device_id', 'device_id', '--device-id', 0, 'CUDA device index',
-                 ('node', 'build'), min_value=0, max_value=16),
+                 ('node', 'build'), min_value=0, max_value=16, metavar='N'),
     EngineOption('num_threads', 'threads', '--threads', 0,
                  'ONNX Runtime intra- and inter-op threads (0 = one per core)',
-                 ('threads', 'cli'), min_value=0, max_value=256),
+                 ('threads', 'cli'), min_value=0, max_value=256, metavar='N'),
     EngineOption('spin_wait', 'spin_wait', '', True,
                  'ONNX Runtime threads busy-wait between operators (faster alone; set false when '
                  'several models share the cores)', ('threads',)),
