@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import sys
 import threading
 import time
@@ -49,6 +50,8 @@ IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                        durability=qos_profile_sensor_data.durability,
                        reliability=qos_profile_sensor_data.reliability)
 ERROR_THROTTLE_S = 5.0
+#: Set by the perception container: its nodes share one process (see :func:`lower_priority`).
+SHARED_PROCESS = False
 #: What the worker takes: a received message or an in-process frame.
 ImageLike = Union[Image, Frame]
 
@@ -91,6 +94,36 @@ class PerceptionNode(Node):
             raise StartupError("parameter %s is '%s': use one of %s"
                                % (name, value, ', '.join(choices)))
         return value
+
+    def declare_niceness(self, default: int = 0) -> int:
+        """Declare ``nice`` (the scheduling priority of the node's work) and return it."""
+        return int(self.declare(
+            'nice', default, 'Scheduling niceness of the node (0 = normal, up to 19 = yields '
+            'the cores to the others; Linux): lets /detections keep its rate when the cores are '
+            'shared by many models', 0, 19, read_only=True))
+
+
+def lower_priority(niceness: int, whole_process: bool) -> None:
+    """
+    Lower the scheduling priority of this thread, or of every thread of the process.
+
+    Linux keeps a niceness per thread and new threads inherit their creator's, so a node that
+    is a process of its own renices all its threads before it loads its model (the inference
+    threads ONNX Runtime and MediaPipe create then inherit it); inside the perception container
+    (:data:`SHARED_PROCESS`) only a model node's worker thread is reniced.
+    """
+    if niceness <= 0 or not hasattr(os, 'setpriority'):
+        return
+    if whole_process and SHARED_PROCESS:  # never the container's other nodes
+        return
+    threads = [threading.get_native_id()]
+    if whole_process and os.path.isdir('/proc/self/task'):
+        threads = [int(tid) for tid in os.listdir('/proc/self/task')]
+    for thread in threads:
+        try:
+            os.setpriority(os.PRIO_PROCESS, thread, niceness)
+        except OSError:  # the thread ended meanwhile, or no permission: keep running
+            pass
 
 
 class EngineParameters(PerceptionNode):
@@ -168,6 +201,9 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
             '/diagnostics warns (0 = no budget)', 0.0, 60.0)
         autostart = self.declare('autostart', True, 'Configure and activate at start-up '
                                  '(false: wait for the lifecycle transitions)', read_only=True)
+        self.niceness = self.declare_niceness()
+        if not in_process:  # before the model exists: its inference threads inherit it
+            lower_priority(self.niceness, whole_process=True)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_service(SetBool, '~/enable', self._on_enable)
         if self.stats_period > 0:
@@ -374,6 +410,8 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
             return msg
 
     def _work(self) -> None:
+        if self.in_process:
+            lower_priority(self.niceness, whole_process=False)
         while self._running:
             if self.max_rate > 0:  # wait out the rest of this frame's share of a second
                 delay = self._next_start - time.monotonic()

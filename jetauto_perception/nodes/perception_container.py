@@ -26,6 +26,7 @@ from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Image
 
+from . import base
 from .base import ERROR_THROTTLE_S, IMAGE_QOS, ImageInferenceNode, StartupError
 from .conversions import image_to_bgr
 from .frames import Frame
@@ -82,6 +83,7 @@ class ImageReceiver(Node):
 def create_nodes(names: List[str]) -> Dict[str, Node]:
     """Build the named nodes (model nodes without image subscriptions) in start-up order."""
     nodes: Dict[str, Node] = {}
+    base.SHARED_PROCESS = True
     try:
         for name in NODE_CLASSES:
             if name not in names:

@@ -33,7 +33,7 @@ from std_msgs.msg import ColorRGBA, Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 from visualization_msgs.msg import Marker, MarkerArray
 
-from .base import LATCHED_QOS, main_for, parse_name_list, PerceptionNode
+from .base import LATCHED_QOS, lower_priority, main_for, parse_name_list, PerceptionNode
 from .conversions import (bgr_to_image, image_to_bgr, msg_to_detections, parse_label_info,
                           stamp_ns)
 from .markers_3d import Markers3DPublisher
@@ -116,6 +116,7 @@ class VisualizerNode(PerceptionNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('visualizer_node', **kwargs)
+        lower_priority(self.declare_niceness(), whole_process=True)
         detection_topics, keypoint_topics = self._declare_parameters()
         mask_topics = parse_name_list(self.declare(
             'mask_topics', 'mediapipe/selfie_mask',
