@@ -61,10 +61,11 @@ RESULTS = {'/detections': 'yolov5_node', '/keypoints': 'keypoint_node',
 MODELS = ('enable_detector', 'enable_keypoints', 'enable_face_mesh', 'enable_hands',
           'enable_pose')
 ALL = dict.fromkeys(MODELS + ('enable_visualizer',), 'true')
+SEPARATE = {'single_process': 'false'}
 CONFIGS: Dict[str, Dict[str, str]] = {
-    'camera': {'enable_detector': 'false', 'enable_visualizer': 'false'},
-    'detector': {'enable_detector': 'true', 'enable_visualizer': 'true'},
-    'all': dict(ALL),
+    'camera': dict(SEPARATE, enable_detector='false', enable_visualizer='false'),
+    'detector': dict(SEPARATE, enable_detector='true', enable_visualizer='true'),
+    'all': dict(ALL, **SEPARATE),
     'all_single': dict(ALL, single_process='true'),
 }
 TOPIC_OF_FLAG = dict(zip(MODELS, RESULTS))

@@ -117,7 +117,7 @@ ARGUMENTS = [
     ('namespace', '', 'Namespace of every node and topic'),
     ('backend', '', 'Inference backend of the model nodes: onnxruntime or tensorrt ("" = the '
                     'value in params_file)'),
-    ('single_process', 'false', 'Run the selected nodes in one process (perception_container): '
+    ('single_process', 'true', 'Run the selected nodes in one process (perception_container): '
                                 'frames captured or received once and handed in-process'),
 ]
 

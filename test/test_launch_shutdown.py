@@ -88,14 +88,17 @@ def check_clean(code, output, processes):
     assert code == 0, output
 
 
-def test_ctrl_c_ends_every_process_cleanly(ros):
+def test_ctrl_c_ends_every_process_of_separate_processes_cleanly(ros):
     statuses = {}
     diagnostics = ros[2].create_subscription(
         DiagnosticArray, '/diagnostics',
         lambda m: statuses.update((s.name, s) for s in m.status), 50)
     code, output = run_and_interrupt(
-        ros, [], {'/detections': Detection2DArray, '/visualizer_node/image': Image,
-                  '/diagnostics': DiagnosticArray})
+        ros, ['single_process:=false'],
+        {'/detections': Detection2DArray, '/visualizer_node/image': Image,
+         '/diagnostics': DiagnosticArray},
+        # both reporters publish at 1 Hz: wait for the first report of each
+        ready=lambda: {'camera_node: capture', 'yolov5_node: inference'} <= set(statuses))
     ros[2].destroy_subscription(diagnostics)
     check_clean(code, output, ['camera_node', 'yolov5_node', 'visualizer_node'])
     # the camera and the detector report on /diagnostics (the camera OK: frames flow)

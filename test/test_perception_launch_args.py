@@ -31,6 +31,7 @@ def load_launch_module():
 
 
 LAUNCH = load_launch_module()
+LAUNCH_DEFAULTS = {name: default for name, default, _ in LAUNCH.ARGUMENTS}
 
 
 def setup_nodes():
@@ -39,7 +40,13 @@ def setup_nodes():
 
 
 def launch(**arguments):
-    """The expanded nodes for these launch arguments: {executable: Node}."""
+    """
+    The expanded nodes for these launch arguments: {executable: Node}.
+
+    Separate processes unless ``single_process`` is given: the per-node wiring (remaps,
+    parameter overrides) is the same in both modes, and one Node per executable shows it.
+    """
+    arguments.setdefault('single_process', 'false')
     context = LaunchContext()
     description = LAUNCH.generate_launch_description()
     for entity in description.entities:
@@ -188,6 +195,12 @@ def test_depth_node_takes_the_depth_topics_and_keypoints():
     assert remaps(default['depth_node'])['depth/image_raw'] == '/camera/depth/image_raw'
     assert parameters(default['depth_node'])['use_keypoints'] is False
     assert remaps(default['visualizer_node'])['detections_3d'] == 'detections_3d'
+
+
+def test_by_default_the_nodes_run_in_one_container():
+    nodes = launch(single_process=LAUNCH_DEFAULTS['single_process'])
+    assert list(nodes) == ['perception_container']
+    assert LAUNCH_DEFAULTS['single_process'] == 'true'
 
 
 def test_single_process_runs_the_selected_nodes_in_one_container():
