@@ -248,7 +248,8 @@ class TestMediaPipeNodes(unittest.TestCase):
                 for name, value in zip(expected, future.result().values)]
             launched = {'model_path', 'output_blendshapes', 'output_segmentation_mask',
                         'stats_period'}  # set by this test's launch description
-            launched |= {'max_rate', 'latency_budget'}  # the graph's budget, not a lone node's
+            # the graph's budget, not a lone node's
+            launched |= {'max_rate', 'latency_budget', 'nice'}
             for (name, default), value in zip(expected.items(), values):
                 if name not in launched:
                     self.assertEqual(value, default, '%s %s' % (node_name, name))
