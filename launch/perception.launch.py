@@ -118,7 +118,7 @@ ARGUMENTS = [
     ('backend', '', 'Inference backend of the model nodes: onnxruntime or tensorrt ("" = the '
                     'value in params_file)'),
     ('single_process', 'true', 'Run the selected nodes in one process (perception_container): '
-                                'frames captured or received once and handed in-process'),
+                               'frames captured or received once and handed in-process'),
 ]
 
 

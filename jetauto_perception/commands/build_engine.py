@@ -16,7 +16,7 @@ import argparse
 import os
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, TextIO, Tuple
 
 from .common import add_engine_options, engine_config_from
 from ..engines.cuda_context import CudaContext
@@ -83,7 +83,8 @@ class BuildProgress:
     phase and shows the innermost phase's name. Callbacks come from TensorRT's threads.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, file: Optional[TextIO] = None) -> None:
+        self._file = file  # None: stderr
         self._open: Dict[str, Tuple[int, int]] = {}  # name -> (step, steps), outermost first
         self._lock = threading.Lock()
         self._bars: Dict[str, Any] = {}
@@ -92,7 +93,7 @@ class BuildProgress:
         from tqdm import tqdm
         if name not in self._bars:
             self._bars[name] = tqdm(total=total, desc=name, unit='step', leave=False,
-                                    disable=None)  # None: off without a tty
+                                    file=self._file, disable=None)  # None: off without a tty
         return self._bars[name]
 
     def phase(self, name: str, step: int, steps: int) -> None:
@@ -106,7 +107,7 @@ class BuildProgress:
                 bar.n = step
             else:
                 bar = self._bar('building', self._open[outer][1])
-            bar.set_postfix_str(name[:40], refresh=True)
+            bar.set_postfix_str(list(self._open)[-1][:40], refresh=True)  # the innermost
             if step >= steps:  # finished: close it and whatever it contained
                 names = list(self._open)
                 for inner in names[names.index(name):]:
@@ -119,6 +120,7 @@ class BuildProgress:
         with self._lock:
             bar = self._bar('calibrating', total)
             bar.update(done - bar.n)
+            bar.refresh()  # batches are seconds apart: show each one
 
     def close(self) -> None:
         for bar in self._bars.values():
