@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jetauto_perception.errors import ImageFormatError
-from jetauto_perception.sources.image_codec import decode_image, encode_bgr8
+from jetauto_perception.sources.image_codec import bgr8_pixels, decode_image
 
 
 @pytest.fixture
@@ -14,7 +14,8 @@ def bgr():
 
 
 def test_bgr8_round_trip_with_row_padding(bgr):
-    data, step = encode_bgr8(bgr)
+    pixels = bgr8_pixels(bgr)
+    data, step = pixels.tobytes(), pixels.strides[0]
     assert step == 24
     np.testing.assert_array_equal(decode_image(data, 6, 8, 'bgr8', step), bgr)
     padded = np.zeros((6, 32), np.uint8)
@@ -121,6 +122,6 @@ def test_malformed_messages(bgr, kwargs, match):
         decode_image(**args)
 
 
-def test_encode_rejects_non_bgr():
+def test_bgr8_pixels_rejects_non_bgr():
     with pytest.raises(ImageFormatError):
-        encode_bgr8(np.zeros((4, 4), np.uint8))
+        bgr8_pixels(np.zeros((4, 4), np.uint8))

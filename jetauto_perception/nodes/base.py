@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Sequence, Type, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Type, Union
 
 import numpy as np
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
@@ -50,6 +50,8 @@ IMAGE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                        durability=qos_profile_sensor_data.durability,
                        reliability=qos_profile_sensor_data.reliability)
 ERROR_THROTTLE_S = 5.0
+#: How long stopping waits for the frame the worker is on.
+WORKER_STOP_S = 10.0
 #: Set by the perception container: its nodes share one process (see :func:`lower_priority`).
 SHARED_PROCESS = False
 #: What the worker takes: a received message or an in-process frame.
@@ -103,22 +105,25 @@ class PerceptionNode(Node):
             'shared by many models', 0, 19, read_only=True))
 
 
-def lower_priority(niceness: int, whole_process: bool) -> None:
-    """
-    Lower the scheduling priority of this thread, or of every thread of the process.
+def process_threads() -> Set[int]:
+    """Return the thread ids of this process (Linux; empty elsewhere)."""
+    if not os.path.isdir('/proc/self/task'):
+        return set()
+    return {int(tid) for tid in os.listdir('/proc/self/task')}
 
-    Linux keeps a niceness per thread and new threads inherit their creator's, so a node that
-    is a process of its own renices all its threads before it loads its model (the inference
-    threads ONNX Runtime and MediaPipe create then inherit it); inside the perception container
-    (:data:`SHARED_PROCESS`) only a model node's worker thread is reniced.
+
+def lower_priority(niceness: int, threads: Iterable[int]) -> None:
+    """
+    Lower the scheduling priority (raise the niceness) of ``threads`` of this process.
+
+    Linux keeps a niceness per thread and new threads inherit their creator's. A node that is a
+    process of its own renices all its threads before it loads its model, so the inference
+    threads ONNX Runtime and MediaPipe create inherit it; inside the perception container
+    (:data:`SHARED_PROCESS`) a model node renices its worker thread and the threads its model
+    created at configure, never the container's other threads.
     """
     if niceness <= 0 or not hasattr(os, 'setpriority'):
         return
-    if whole_process and SHARED_PROCESS:  # never the container's other nodes
-        return
-    threads = [threading.get_native_id()]
-    if whole_process and os.path.isdir('/proc/self/task'):
-        threads = [int(tid) for tid in os.listdir('/proc/self/task')]
     for thread in threads:
         try:
             os.setpriority(os.PRIO_PROCESS, thread, niceness)
@@ -203,7 +208,7 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
                                  '(false: wait for the lifecycle transitions)', read_only=True)
         self.niceness = self.declare_niceness()
         if not in_process:  # before the model exists: its inference threads inherit it
-            lower_priority(self.niceness, whole_process=True)
+            lower_priority(self.niceness, process_threads())
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_service(SetBool, '~/enable', self._on_enable)
         if self.stats_period > 0:
@@ -252,15 +257,16 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
 
     def _on_set_parameters(self, params: List[Parameter]) -> SetParametersResult:
         for param in params:
-            if param.name == 'max_rate':
-                self.max_rate = float(param.value)
-            elif param.name == 'latency_budget':
-                self.latency_budget = float(param.value)
             if param.name not in self.live_parameters or self.state == 'unconfigured':
                 continue  # (unconfigured: setup reads the new value)
             reason = self.apply_parameter(param.name, param.value)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
+        for param in params:  # the budget only once the whole batch is accepted
+            if param.name == 'max_rate':
+                self.max_rate = float(param.value)
+            elif param.name == 'latency_budget':
+                self.latency_budget = float(param.value)
         return SetParametersResult(successful=True)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -268,8 +274,11 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
         """Load the model (:meth:`setup`) and create the publishers."""
         before_attributes = set(vars(self))
         before_entities = self._entities()
+        before_threads = process_threads() if self.in_process else set()
         try:
             self.setup()
+            if self.in_process:  # the threads the model made (ONNX Runtime, MediaPipe pools)
+                lower_priority(self.niceness, process_threads() - before_threads)
             self.publisher = self.create_publisher(self.output_type, self.output_topic, 10)
             self.label_info_publisher: Optional[Any] = None
             if self.output_type is Detection2DArray:
@@ -338,7 +347,10 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
         self._running = False
         self._wake.set()
         if self._worker is not None and self._worker.is_alive():
-            self._worker.join()
+            self._worker.join(timeout=WORKER_STOP_S)
+            if self._worker.is_alive():  # a model call that hangs: do not hang with it
+                self.get_logger().warning(
+                    'the worker is still in a model call after %.0f s: leaving it' % WORKER_STOP_S)
         self._worker = None
         with self._lock:
             self._pending = None
@@ -411,7 +423,7 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
 
     def _work(self) -> None:
         if self.in_process:
-            lower_priority(self.niceness, whole_process=False)
+            lower_priority(self.niceness, [threading.get_native_id()])
         while self._running:
             if self.max_rate > 0:  # wait out the rest of this frame's share of a second
                 delay = self._next_start - time.monotonic()
@@ -463,11 +475,15 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
         self.processed += 1
         self._stats.add(self.timings)
         self.health.processed(self.timings, latency_ms)
-        for listener in self.result_listeners:
-            listener(msg, out)
-        if self.annotated_publisher.get_subscription_count() > 0:
-            canvas = self.draw(np.array(image, copy=True), result)
-            self.annotated_publisher.publish(bgr_to_image(canvas, msg.header))
+        try:  # the in-process hand-off and the drawing must not end the worker either
+            for listener in self.result_listeners:
+                listener(msg, out)
+            if self.annotated_publisher.get_subscription_count() > 0:
+                canvas = self.draw(np.array(image, copy=True), result)
+                self.annotated_publisher.publish(bgr_to_image(canvas, msg.header))
+        except Exception as exc:
+            if self._running and self.context.ok():
+                self._bad_frame('after publishing, %s: %s' % (type(exc).__name__, exc))
 
     def diagnostics_report(self) -> Report:
         """Return the /diagnostics status: the lifecycle state, or the last second's figures."""

@@ -21,7 +21,7 @@ from rclpy.qos import qos_profile_system_default
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from .base import main_for, PerceptionNode, StartupError
+from .base import ERROR_THROTTLE_S, main_for, PerceptionNode, StartupError
 from .conversions import bgr_to_image
 from .diagnostics import publish_diagnostics, Report
 from .frames import Frame
@@ -193,8 +193,13 @@ class CameraNode(PerceptionNode):
         self._stats_count += 1
         header = Header(frame_id=self.frame_id)
         header.stamp.sec, header.stamp.nanosec = divmod(frame.stamp_ns, 1000000000)
-        for listener in self.frame_listeners:
-            listener(Frame(header, frame.image))
+        for listener in self.frame_listeners:  # in-process model nodes (the container)
+            try:
+                listener(Frame(header, frame.image))
+            except Exception as exc:  # one node's failure must not stop the capture
+                self.get_logger().error('handing a frame over failed, %s: %s'
+                                        % (type(exc).__name__, exc),
+                                        throttle_duration_sec=ERROR_THROTTLE_S)
         if self.image_publisher.get_subscription_count() > 0:
             self.image_publisher.publish(bgr_to_image(frame.image, header))
         if self.info_publisher.get_subscription_count() > 0:

@@ -12,7 +12,8 @@ the spatial core (:mod:`jetauto_perception.spatial.localize`).
 
 A depth image in another encoding, of another size than the camera info, or a transform that is
 missing gives one clear error line (throttled) and that frame is skipped; the node keeps running.
-An object without valid depth in its box is left out (a debug line says which), never NaN.
+An object without valid depth in its box is left out (a throttled info line says which), never
+NaN.
 """
 from __future__ import annotations
 
@@ -127,6 +128,10 @@ class DepthNode(PerceptionNode):
                 people_from_msg(keypoints) if keypoints is not None else [])
         except PerceptionError as exc:
             logger.error('frame skipped: %s' % exc, throttle_duration_sec=ERROR_THROTTLE_S)
+            return
+        except Exception as exc:  # anything else a bad message causes: skip it, keep running
+            logger.error('frame skipped, %s: %s' % (type(exc).__name__, exc),
+                         throttle_duration_sec=ERROR_THROTTLE_S)
             return
         for reason in result.skipped:
             logger.info(reason, throttle_duration_sec=ERROR_THROTTLE_S)

@@ -18,6 +18,7 @@ file) restarts the video stream (see landmarks.task_runner).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -72,6 +73,7 @@ class MediaPipeTaskNode(ImageInferenceNode):
     def __init__(self, **kwargs: Any) -> None:
         self.live_parameters = tuple(self.option_fields) + tuple(self.live_parameters)
         self._pending_options: Optional[Any] = None
+        self._options_lock = threading.Lock()
         name, topic = NODE_SPECS[self.task]
         super().__init__(name, topic, **kwargs)
 
@@ -99,17 +101,19 @@ class MediaPipeTaskNode(ImageInferenceNode):
         field = self.option_fields.get(name)
         if field is None:
             return super().apply_parameter(name, value)
-        options = self._pending_options or self.runner.options
-        try:
-            new = dataclasses.replace(options, **{field: value}).check()
-        except (TypeError, ValueError) as exc:
-            return str(exc)
-        # the worker thread rebuilds the runner before its next frame (never mid-frame)
-        self._pending_options = new
+        with self._options_lock:  # the worker takes the pending options in another thread
+            options = self._pending_options or self.runner.options
+            try:
+                new = dataclasses.replace(options, **{field: value}).check()
+            except (TypeError, ValueError) as exc:
+                return str(exc)
+            # the worker thread rebuilds the runner before its next frame (never mid-frame)
+            self._pending_options = new
         return None
 
     def infer(self, image: np.ndarray, header: Header) -> Any:
-        pending, self._pending_options = self._pending_options, None
+        with self._options_lock:
+            pending, self._pending_options = self._pending_options, None
         if pending is not None:
             self.runner.reconfigure(pending)
             self.get_logger().info('%s options now %s' % (self.task, pending))

@@ -33,7 +33,9 @@ from std_msgs.msg import ColorRGBA, Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 from visualization_msgs.msg import Marker, MarkerArray
 
-from .base import LATCHED_QOS, lower_priority, main_for, parse_name_list, PerceptionNode
+from . import base
+from .base import (LATCHED_QOS, lower_priority, main_for, parse_name_list, PerceptionNode,
+                   process_threads)
 from .conversions import (bgr_to_image, image_to_bgr, msg_to_detections, parse_label_info,
                           stamp_ns)
 from .markers_3d import Markers3DPublisher
@@ -116,7 +118,9 @@ class VisualizerNode(PerceptionNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('visualizer_node', **kwargs)
-        lower_priority(self.declare_niceness(), whole_process=True)
+        niceness = self.declare_niceness()
+        if not base.SHARED_PROCESS:  # in the container it shares the executor's threads
+            lower_priority(niceness, process_threads())
         detection_topics, keypoint_topics = self._declare_parameters()
         mask_topics = parse_name_list(self.declare(
             'mask_topics', 'mediapipe/selfie_mask',

@@ -8,7 +8,7 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from .base import ImageInferenceNode, main_for, parse_name_list
-from .conversions import detections_to_msg, label_info_msg
+from .conversions import detections_to_msg, label_info_msg, stamp_ns
 from ..detection.cuda_yolo import create_yolov5_detector
 from ..detection.detections import Detections
 from ..detection.yolov5 import load_class_names, resolve_class_filter
@@ -105,7 +105,7 @@ class YoloV5Node(ImageInferenceNode):
         if self.tracker is not None:
             features = (color_histograms(image, detections.boxes)
                         if self.tracker.config.appearance_weight > 0 else None)
-            stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
+            stamp = stamp_ns(header) * 1e-9
             detections.track_ids = self.tracker.update(detections.boxes, detections.scores,
                                                        detections.class_ids, stamp, features)
         return detections

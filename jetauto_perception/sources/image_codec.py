@@ -88,9 +88,3 @@ def bgr8_pixels(image: np.ndarray) -> np.ndarray:
         raise ImageFormatError('expected an (H, W, 3) uint8 image, got %s %s'
                                % (image.shape, image.dtype))
     return np.ascontiguousarray(image)
-
-
-def encode_bgr8(image: np.ndarray) -> Tuple[bytes, int]:
-    """Return ``(data, step)`` of a ``(H, W, 3)`` uint8 BGR image for a bgr8 message."""
-    image = bgr8_pixels(image)
-    return image.tobytes(), int(image.shape[1] * 3)

@@ -247,8 +247,3 @@ class ByteTracker:
         confirmed = {t.track_id for t in self.tracks if t.confirmed}
         ids[~np.isin(ids, list(confirmed))] = -1
         return ids
-
-    def active_tracks(self) -> List[Track]:
-        """Return the confirmed tracks matched in the last frame (what a MOT result lists)."""
-        return [t for t in self.tracks if t.confirmed and not t.lost
-                and t.last_seen == self.last_stamp]
