@@ -52,6 +52,10 @@ DEPTH_IMAGE_ARG, DEPTH_INFO_ARG = '$depth_topic', '$depth_camera_info_topic'
 
 Remaps = List[Tuple[str, str]]
 
+#: The MediaPipe keypoint topics depth_node places in 3D (on <topic>_3d) when their node is on.
+MEDIAPIPE_KEYPOINTS = [('enable_face_mesh', FACE_MESH), ('enable_hands', HANDS),
+                       ('enable_pose', POSE), ('enable_face_detection', FACE_DETECTION)]
+
 
 def results(topic: str) -> Remaps:
     """Remaps of a result topic and its latched LabelInfo."""
@@ -82,7 +86,8 @@ NODES: List[Tuple[str, str, Remaps, bool]] = [
     ('depth_node', 'enable_depth',
      [('depth/image_raw', DEPTH_IMAGE_ARG), ('camera/camera_info', DEPTH_INFO_ARG),
       ('detections', DETECTIONS), ('keypoints', KEYPOINTS), ('detections_3d', DETECTIONS_3D),
-      ('keypoints_3d', KEYPOINTS_3D)], False),
+      ('keypoints_3d', KEYPOINTS_3D)]
+     + [(t, t) for _, topic in MEDIAPIPE_KEYPOINTS for t in (topic, topic + '_3d')], False),
 ]
 
 ARGUMENTS = [
@@ -208,6 +213,9 @@ def launch_nodes(context: LaunchContext) -> list:
             remaps = [(source_topic, arguments.get(target, target))
                       for source_topic, target in remaps]
             overrides['use_keypoints'] = is_true(context, 'enable_keypoints')
+            overrides['mediapipe_topics'] = ParameterValue(','.join(
+                topic for flag, topic in MEDIAPIPE_KEYPOINTS if is_true(context, flag)),
+                value_type=str)
         settings.append((executable, remaps, overrides))
     single_process = is_true(context, 'single_process')
     if settings and single_process:

@@ -197,6 +197,19 @@ def test_depth_node_takes_the_depth_topics_and_keypoints():
     assert remaps(default['visualizer_node'])['detections_3d'] == 'detections_3d'
 
 
+def test_depth_node_places_the_enabled_mediapipe_keypoints():
+    nodes = launch(enable_depth='true', enable_pose='true', enable_hands='true')
+    assert parameters(nodes['depth_node'])['mediapipe_topics'] == 'mediapipe/hands,mediapipe/pose'
+    topics = remaps(nodes['depth_node'])
+    assert topics['mediapipe/pose'] == 'mediapipe/pose'
+    assert topics['mediapipe/pose_3d'] == 'mediapipe/pose_3d'
+    every = launch(enable_depth='true', enable_face_mesh='true', enable_face_detection='true',
+                   enable_hands='true', enable_pose='true')
+    assert parameters(every['depth_node'])['mediapipe_topics'].split(',') == [
+        'mediapipe/face_mesh', 'mediapipe/hands', 'mediapipe/pose', 'mediapipe/face_detection']
+    assert parameters(launch(enable_depth='true')['depth_node'])['mediapipe_topics'] == ''
+
+
 def test_by_default_the_nodes_run_in_one_container():
     nodes = launch(single_process=LAUNCH_DEFAULTS['single_process'])
     assert list(nodes) == ['perception_container']

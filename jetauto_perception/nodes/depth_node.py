@@ -10,6 +10,11 @@ keypoints carry the colour image's stamp. Publishes ``detections_3d`` and ``keyp
 (vision_msgs/Detection3DArray, the colour image's header, or ``target_frame`` through tf2) from
 the spatial core (:mod:`jetauto_perception.spatial.localize`).
 
+``mediapipe_topics`` (comma-separated, e.g. ``mediapipe/pose,mediapipe/hands``) adds, per topic
+``T`` of the keypoint convention, a synchronizer of its own (the MediaPipe nodes run at their own
+rate) pairing ``T`` with the depth image and camera info, and publishes ``T_3d``: the same 3D
+keypoint convention as ``keypoints_3d``, the instance's id kept.
+
 A depth image in another encoding, of another size than the camera info, or a transform that is
 missing gives one clear error line (throttled) and that frame is skipped; the node keeps running.
 An object without valid depth in its box is left out (a throttled info line says which), never
@@ -17,7 +22,8 @@ NaN.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+import functools
+from typing import Any, Callable, List, Optional, Tuple
 
 from rclpy.qos import QoSProfile
 from rclpy.time import Time
@@ -27,12 +33,21 @@ from vision_msgs.msg import Detection2DArray, Detection3DArray
 
 from .base import ERROR_THROTTLE_S, IMAGE_QOS, main_for, PerceptionNode, StartupError
 from .spatial_conversions import (boxes_from_msg, depth_image_to_meters, intrinsics_from_msg,
-                                  keypoints3d_to_msg, lookup_rigid, objects_to_msg,
-                                  people_from_msg, Transform)
+                                  keypoint_names_from_msg, keypoints3d_to_msg, lookup_rigid,
+                                  objects_to_msg, people_from_msg, Transform)
 from ..errors import PerceptionError
 from ..keypoints.coco17 import COCO_KEYPOINT_NAMES
-from ..spatial.depth import check_same_size
-from ..spatial.localize import Localizer, LocalizerConfig
+from ..spatial.depth import check_same_size, Intrinsics
+from ..spatial.localize import Localized, Localizer, LocalizerConfig, torso_indices
+
+
+def parse_topics(value: str) -> List[str]:
+    """``'a, b,,a'`` -> ``['a', 'b']``: the listed topics, blanks and repeats dropped."""
+    topics: List[str] = []
+    for topic in (t.strip() for t in value.split(',')):
+        if topic and topic not in topics:
+            topics.append(topic)
+    return topics
 
 
 class DepthNode(PerceptionNode):
@@ -53,6 +68,10 @@ class DepthNode(PerceptionNode):
         self.use_keypoints = self.declare(
             'use_keypoints', False, 'Also pair the keypoints topic (3D keypoints; person depth '
             "from the torso) - then 3D follows the keypoint node's rate", read_only=True)
+        mediapipe_topics = parse_topics(self.declare(
+            'mediapipe_topics', '', 'Comma-separated keypoint-convention topics (e.g. '
+            'mediapipe/pose,mediapipe/hands) each placed in 3D on <topic>_3d, paired with the '
+            'depth by stamp on their own ("" = none)', read_only=True))
         self.target_frame = self.declare(
             'target_frame', '', 'Publish in this TF frame ("" = the colour camera\'s optical '
                                 'frame); needs tf2_ros and a transform', read_only=True)
@@ -93,10 +112,21 @@ class DepthNode(PerceptionNode):
         self._subscribers = subscribers
         self.synchronizer = ApproximateTimeSynchronizer(subscribers, queue, slop)
         self.synchronizer.registerCallback(self.on_frame)
+        # one synchronizer per MediaPipe topic, sharing the depth and camera info subscribers
+        self.mediapipe_synchronizers = []
+        outputs = [self.objects_publisher.topic_name, self.keypoints_publisher.topic_name]
+        for topic in mediapipe_topics:
+            publisher = self.create_publisher(Detection3DArray, topic + '_3d', 10)
+            subscriber = Subscriber(self, Detection2DArray, topic, qos_profile=reliable)
+            self._subscribers.append(subscriber)
+            synchronizer = ApproximateTimeSynchronizer(subscribers[:2] + [subscriber], queue,
+                                                       slop)
+            synchronizer.registerCallback(functools.partial(self.on_keypoints, publisher))
+            self.mediapipe_synchronizers.append(synchronizer)
+            outputs.append(publisher.topic_name)
         self.published = 0
-        self.get_logger().info('ready: %s -> %s, %s (pairing within %.3f s%s)' % (
-            ', '.join(s.sub.topic_name for s in subscribers), self.objects_publisher.topic_name,
-            self.keypoints_publisher.topic_name, slop,
+        self.get_logger().info('ready: %s -> %s (pairing within %.3f s%s)' % (
+            ', '.join(s.sub.topic_name for s in self._subscribers), ', '.join(outputs), slop,
             ', in %s' % self.target_frame if self.target_frame else ''))
 
     def transform_for(self, header: Header) -> Optional[Transform]:
@@ -114,35 +144,64 @@ class DepthNode(PerceptionNode):
         r, t = stamped.transform.rotation, stamped.transform.translation
         return lookup_rigid((r.x, r.y, r.z, r.w), (t.x, t.y, t.z))
 
-    def on_frame(self, depth_msg: Image, info: CameraInfo, detections: Detection2DArray,
-                 keypoints: Optional[Detection2DArray] = None) -> None:
+    def run_core(self, depth_msg: Image, info: CameraInfo, header: Header,
+                 core: Callable[[Any, Intrinsics], Localized]
+                 ) -> Optional[Tuple[Localized, Header, Optional[Transform]]]:
+        """
+        Decode the depth and camera info, look up the transform and run ``core`` on them.
+
+        Returns (result, output header, transform), or None after a throttled error line when
+        the frame is bad (the frame is skipped, the node keeps running).
+        """
         logger = self.get_logger()
         try:
             depth = depth_image_to_meters(depth_msg)
             intrinsics = intrinsics_from_msg(info)
             check_same_size(depth.shape[:2], (intrinsics.height, intrinsics.width))
-            header = Header(stamp=detections.header.stamp, frame_id=detections.header.frame_id)
+            header = Header(stamp=header.stamp, frame_id=header.frame_id)
             transform = self.transform_for(header)
-            result = self.localizer.localize(
-                depth, intrinsics, boxes_from_msg(detections),
-                people_from_msg(keypoints) if keypoints is not None else [])
+            result = core(depth, intrinsics)
         except PerceptionError as exc:
             logger.error('frame skipped: %s' % exc, throttle_duration_sec=ERROR_THROTTLE_S)
-            return
+            return None
         except Exception as exc:  # anything else a bad message causes: skip it, keep running
             logger.error('frame skipped, %s: %s' % (type(exc).__name__, exc),
                          throttle_duration_sec=ERROR_THROTTLE_S)
-            return
+            return None
         for reason in result.skipped:
             logger.info(reason, throttle_duration_sec=ERROR_THROTTLE_S)
         if transform is not None:
             header.frame_id = self.target_frame
+        return result, header, transform
+
+    def on_frame(self, depth_msg: Image, info: CameraInfo, detections: Detection2DArray,
+                 keypoints: Optional[Detection2DArray] = None) -> None:
+        done = self.run_core(depth_msg, info, detections.header, lambda depth, intrinsics:
+                             self.localizer.localize(
+                                 depth, intrinsics, boxes_from_msg(detections),
+                                 people_from_msg(keypoints) if keypoints is not None else []))
+        if done is None:
+            return
+        result, header, transform = done
         self.objects_publisher.publish(objects_to_msg(result.objects, header, transform))
         if keypoints is not None:
             self.keypoints_publisher.publish(
                 keypoints3d_to_msg(result.keypoints, COCO_KEYPOINT_NAMES, header, transform))
         self.published += 1
 
+    def on_keypoints(self, publisher: Any, depth_msg: Image, info: CameraInfo,
+                     keypoints: Detection2DArray) -> None:
+        """Place one message of a MediaPipe keypoint topic in 3D (its names from its results)."""
+        names = keypoint_names_from_msg(keypoints)
+        done = self.run_core(depth_msg, info, keypoints.header, lambda depth, intrinsics:
+                             self.localizer.localize(
+                                 depth, intrinsics, [], people_from_msg(keypoints, len(names)),
+                                 torso=torso_indices(names)))
+        if done is None:
+            return
+        result, header, transform = done
+        publisher.publish(keypoints3d_to_msg(result.keypoints, names, header, transform))
+        self.published += 1
 
 main = main_for(DepthNode, 'depth_node')
 

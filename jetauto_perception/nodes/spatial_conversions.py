@@ -54,6 +54,21 @@ def people_from_msg(msg: Detection2DArray, count: int = 17
     return out
 
 
+def keypoint_names_from_msg(msg: Detection2DArray) -> List[str]:
+    """
+    Keypoint names of a keypoint-convention message: its first instance's leading results.
+
+    The extra per-instance results after the K keypoints (``handedness/...``, ``face/score``,
+    ``blendshape/...``) are named with a ``/`` prefix, keypoint names never are.
+    """
+    names: List[str] = []
+    for result in msg.detections[0].results if msg.detections else ():
+        if '/' in result.hypothesis.class_id:
+            break
+        names.append(result.hypothesis.class_id)
+    return names
+
+
 def lookup_rigid(rotation_xyzw: Sequence[float], translation: Sequence[float]) -> Transform:
     """Make a Transform from a quaternion (x, y, z, w) and a translation."""
     x, y, z, w = (float(v) for v in rotation_xyzw)

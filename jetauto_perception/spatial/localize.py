@@ -26,6 +26,16 @@ from ..tracking.byte_tracker import iou_matrix
 
 #: COCO-17 indices of the shoulders and hips: the torso quadrilateral.
 TORSO = (5, 6, 12, 11)
+#: The torso quadrilateral's keypoint names, in TORSO's order (COCO and MediaPipe pose share them).
+TORSO_NAMES = ('left_shoulder', 'right_shoulder', 'right_hip', 'left_hip')
+
+
+def torso_indices(names: Sequence[str]) -> Optional[Tuple[int, ...]]:
+    """Indices of the shoulders and hips among keypoint ``names``; None when a skeleton has none."""
+    index = {name: k for k, name in enumerate(names)}
+    if not all(name in index for name in TORSO_NAMES):
+        return None
+    return tuple(index[name] for name in TORSO_NAMES)
 
 
 @dataclass
@@ -118,14 +128,20 @@ def _clip_box(box: Sequence[float], width: int, height: int) -> Tuple[int, int, 
 
 
 def region_mask(shape: Tuple[int, int], box: Sequence[float],
-                keypoints: Optional[np.ndarray], config: LocalizerConfig) -> np.ndarray:
-    """Select the pixels whose depth is the object's: torso, keypoint hull or box centre."""
+                keypoints: Optional[np.ndarray], config: LocalizerConfig,
+                torso: Optional[Sequence[int]] = TORSO) -> np.ndarray:
+    """
+    Select the pixels whose depth is the object's: torso, keypoint hull or box centre.
+
+    ``torso``: the indices of the shoulders and hips in ``keypoints`` (None: a skeleton without
+    a torso, e.g. a hand or a face, whose region is the hull of its confident keypoints).
+    """
     height, width = shape
     mask = np.zeros((height, width), np.uint8)
-    if keypoints is not None and len(keypoints) > max(TORSO):
+    if keypoints is not None and len(keypoints):
         good = keypoints[:, -1] >= config.keypoint_threshold
-        if all(good[list(TORSO)]):
-            polygon = np.round(keypoints[list(TORSO), :2]).astype(np.int32)
+        if torso and len(keypoints) > max(torso) and all(good[list(torso)]):
+            polygon = np.round(keypoints[list(torso), :2]).astype(np.int32)
             cv2.fillConvexPoly(mask, cv2.convexHull(polygon), 1)
         elif good.sum() >= 3:
             polygon = np.round(keypoints[good, :2]).astype(np.int32)
@@ -164,12 +180,13 @@ class Localizer:
         self.config = config or LocalizerConfig()
 
     def locate(self, depth: np.ndarray, intrinsics: Intrinsics, box: Sequence[float],
-               keypoints: Optional[np.ndarray] = None
+               keypoints: Optional[np.ndarray] = None,
+               torso: Optional[Sequence[int]] = TORSO
                ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
         """(position, size) of the object in ``box`` (pixels), or None without valid depth."""
         cfg = self.config
         height, width = depth.shape
-        mask = region_mask((height, width), box, keypoints, cfg)
+        mask = region_mask((height, width), box, keypoints, cfg, torso)
         values = depth[mask]
         valid = values[np.isfinite(values)]
         if valid.size < max(cfg.min_pixels, cfg.min_valid_fraction * values.size):
@@ -196,13 +213,16 @@ class Localizer:
     def localize(self, depth: np.ndarray, intrinsics: Intrinsics,
                  detections: Sequence[Tuple[str, float, Sequence[float], str]],
                  people: Sequence[Tuple[Sequence[float], float, np.ndarray, str]] = (),
-                 person_label: str = 'person') -> Localized:
+                 person_label: str = 'person',
+                 torso: Optional[Sequence[int]] = TORSO) -> Localized:
         """
         3D objects and keypoints of one frame.
 
         ``detections``: (label, score, xyxy box, id) per box; ``people``: (box, score, (K, 3)
-        keypoints x y score, id) per keypoint instance. A person box takes the keypoints of the
-        instance with its id, else of the instance whose box overlaps it most.
+        keypoints x y score, id) per keypoint instance (any skeleton: COCO, MediaPipe pose,
+        hands, face; ``torso`` = its shoulder and hip indices, see :func:`torso_indices`). A
+        person box takes the keypoints of the instance with its id, else of the instance whose
+        box overlaps it most.
         """
         result = Localized()
         person_depths: Dict[int, float] = {}
@@ -212,7 +232,7 @@ class Localizer:
             if label == person_label and len(people):
                 match = _match_instance(box, object_id, people)
                 keypoints = people[match][2] if match >= 0 else None
-            located = self.locate(depth, intrinsics, box, keypoints)
+            located = self.locate(depth, intrinsics, box, keypoints, torso)
             if located is None:
                 result.skipped.append('%s%s at %s: no valid depth in its box, no 3D object' % (
                     label, ' ' + object_id if object_id else '',
@@ -228,7 +248,7 @@ class Localizer:
             keypoints = np.asarray(keypoints, np.float64)
             person_depth = person_depths.get(index)
             if person_depth is None:
-                located = self.locate(depth, intrinsics, box, keypoints)
+                located = self.locate(depth, intrinsics, box, keypoints, torso)
                 person_depth = None if located is None else float(located[0][2])
             points = np.zeros((len(keypoints), 4))
             if person_depth is not None:
