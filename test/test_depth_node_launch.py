@@ -6,7 +6,10 @@ camera_info (same header) and the registered 16UC1 depth (stamped 4 ms later, as
 do); the real yolov5_node detects and tracks, depth_node pairs the three by stamp and publishes
 ``detections_3d`` with the colour image's stamp and frame. Keypoint run (namespace
 /depth_kp_test, ``use_keypoints:=true``): detections and keypoints computed in this process by
-the real models are published with the depth; ``keypoints_3d`` comes back. Bad depth messages
+the real models are published with the depth; ``keypoints_3d`` comes back. MediaPipe run
+(namespace /depth_mp_test, ``mediapipe_topics:=mediapipe/pose,mediapipe/hands``): MediaPipe
+pose's people on the colour frame and a hand, in the keypoint convention with the colour stamp,
+come back on ``mediapipe/pose_3d`` / ``mediapipe/hands_3d``. Bad depth messages
 (wrong encoding, size mismatch) give one clear error and the node keeps working. Runs wherever
 ROS 2 is sourced; skips elsewhere.
 """
@@ -42,15 +45,21 @@ from vision_msgs.msg import Detection3DArray  # noqa: E402
 from jetauto_perception.detection.yolov5 import YoloV5Detector  # noqa: E402
 from jetauto_perception.keypoints.coco17 import COCO_KEYPOINT_NAMES  # noqa: E402
 from jetauto_perception.keypoints.estimator import KeypointEstimator  # noqa: E402
+from jetauto_perception.landmarks.mediapipe_tasks import HAND_KEYPOINT_NAMES  # noqa: E402
+from jetauto_perception.landmarks.mediapipe_tasks import LandmarkerOptions  # noqa: E402
+from jetauto_perception.landmarks.mediapipe_tasks import MediaPipeLandmarker  # noqa: E402
+from jetauto_perception.landmarks.mediapipe_tasks import POSE_KEYPOINT_NAMES  # noqa: E402
 from jetauto_perception.nodes.conversions import detections_to_msg  # noqa: E402
 from jetauto_perception.nodes.conversions import keypoints_to_msg  # noqa: E402
 
 NAMESPACE = '/depth_test'
 KP_NAMESPACE = '/depth_kp_test'
 TF_NAMESPACE = '/depth_tf_test'
+MP_NAMESPACE = '/depth_mp_test'
 RGBD = SHARED / 'data' / 'rgbd' / 'pcl_kinect_a'
 DETECTOR_MODEL = SHARED / 'models' / 'yolov5' / 'yolov5n.onnx'
 POSE_MODEL = SHARED / 'models' / 'pose' / 'simplepose_mbv2_256x192.onnx'
+MEDIAPIPE_POSE_MODEL = SHARED / 'models' / 'mediapipe' / 'pose_landmarker_full.task'
 #: shared/data/rgbd/README.md: torso depth of the five people, left to right.
 PEOPLE_Z = [1.97, 2.31, 2.73, 2.50, 1.79]
 
@@ -72,8 +81,12 @@ def generate_test_description():
         + ['-r', '__ns:=' + TF_NAMESPACE, '-r', '/tf:=%s/tf' % TF_NAMESPACE,
            '-r', '/tf_static:=%s/tf_static' % TF_NAMESPACE],
         additional_env=node_env(), output='screen', name='depth_tf_node')
+    depth_mediapipe = launch.actions.ExecuteProcess(
+        cmd=node_command('depth_node', 'mediapipe_topics:=mediapipe/pose, mediapipe/hands')
+        + ['-r', '__ns:=' + MP_NAMESPACE],
+        additional_env=node_env(), output='screen', name='depth_mp_node')
     return launch.LaunchDescription([detector, depth, depth_keypoints, depth_tf,
-                                     launch_testing.actions.ReadyToTest()])
+                                     depth_mediapipe, launch_testing.actions.ReadyToTest()])
 
 
 def camera_info(sec, nanosec, frame_id, width=640, height=480):
@@ -119,7 +132,13 @@ class TestDepthNode(unittest.TestCase):
         cls.color_pub = cls.node.create_publisher(Image, NAMESPACE + '/camera/image_raw', 10)
         cls.pubs = {ns: (cls.node.create_publisher(Image, ns + '/depth/image_raw', 10),
                          cls.node.create_publisher(CameraInfo, ns + '/camera/camera_info', 10))
-                    for ns in (NAMESPACE, KP_NAMESPACE, TF_NAMESPACE)}
+                    for ns in (NAMESPACE, KP_NAMESPACE, TF_NAMESPACE, MP_NAMESPACE)}
+        cls.mp_in = {t: cls.node.create_publisher(Detection2DArray, MP_NAMESPACE + '/' + t, 10)
+                     for t in ('mediapipe/pose', 'mediapipe/hands')}
+        cls.mp_out = {t: [] for t in cls.mp_in}
+        for topic, received in cls.mp_out.items():
+            cls.node.create_subscription(Detection3DArray, MP_NAMESPACE + '/' + topic + '_3d',
+                                         received.append, 10)
         cls.kp_detections = cls.node.create_publisher(Detection2DArray,
                                                       KP_NAMESPACE + '/detections', 10)
         cls.kp_keypoints = cls.node.create_publisher(Detection2DArray,
@@ -252,6 +271,50 @@ class TestDepthNode(unittest.TestCase):
         leftmost = max(msg.detections, key=lambda d: d.bbox.center.position.y)
         self.assertAlmostEqual(leftmost.bbox.center.position.y, 0.88, delta=0.15)
         self.assertTrue(all(abs(d.bbox.center.position.z - 1.0) < 0.6 for d in msg.detections))
+
+    def test_5_mediapipe_keypoints_in_3d(self):
+        with MediaPipeLandmarker('pose', str(MEDIAPIPE_POSE_MODEL),
+                                 LandmarkerOptions(max_instances=5)) as landmarker:
+            bodies = landmarker.detect(self.color)
+        self.assertGreaterEqual(len(bodies), 2)   # the two outer people (seen from behind)
+        header = image_message(self.color, 170, 0, 'kinect_rgb').header
+        pose = keypoints_to_msg(header, bodies.boxes, bodies.keypoints, POSE_KEYPOINT_NAMES)
+        # a hand on the nearest person's back (z 1.79 m), with its handedness after the joints
+        joints = np.stack([np.linspace(515, 550, 21), np.linspace(200, 260, 21), np.zeros(21),
+                           np.ones(21)], axis=1)
+        hands = keypoints_to_msg(header, [(515, 200, 550, 260)], [joints], HAND_KEYPOINT_NAMES,
+                                 instance_labels=['Left'],
+                                 extra_results=[[('handedness/Left', 0.97)]])
+
+        def publish():
+            self.mp_in['mediapipe/pose'].publish(pose)
+            self.mp_in['mediapipe/hands'].publish(hands)
+            self.publish_frame(170, namespace=MP_NAMESPACE)
+        msg = self.wait_for(self.mp_out['mediapipe/pose'], 170, publish)
+        self.assertEqual(msg.header.stamp.nanosec, 0)         # the colour image's stamp ...
+        self.assertEqual(msg.header.frame_id, 'kinect_rgb')   # ... and frame, not the depth's
+        self.assertEqual([d.id for d in msg.detections], [str(k) for k in range(len(bodies))])
+        shoulders = 0
+        for det in msg.detections:
+            self.assertEqual([r.hypothesis.class_id for r in det.results],
+                             list(POSE_KEYPOINT_NAMES))
+            points = np.array([[r.pose.pose.position.x, r.pose.pose.position.y,
+                                r.pose.pose.position.z, r.hypothesis.score]
+                               for r in det.results])
+            self.assertTrue(np.isfinite(points).all())
+            if points[11, 3] > 0 and points[12, 3] > 0:
+                distance = np.linalg.norm(points[11, :3] - points[12, :3])
+                self.assertTrue(0.25 <= distance <= 0.55, distance)
+                shoulders += 1
+        self.assertGreaterEqual(shoulders, 2)
+        msg = self.wait_for(self.mp_out['mediapipe/hands'], 170, publish)
+        self.assertEqual(msg.header.frame_id, 'kinect_rgb')
+        (hand,) = msg.detections
+        self.assertEqual(hand.id, 'Left')
+        self.assertEqual([r.hypothesis.class_id for r in hand.results], list(HAND_KEYPOINT_NAMES))
+        depths = [r.pose.pose.position.z for r in hand.results if r.hypothesis.score > 0]
+        self.assertGreaterEqual(len(depths), 15)
+        self.assertLessEqual(abs(float(np.median(depths)) - 1.79), 0.15)
 
 
 @launch_testing.post_shutdown_test()

@@ -42,7 +42,7 @@ from ..spatial.localize import Localized, Localizer, LocalizerConfig, torso_indi
 
 
 def parse_topics(value: str) -> List[str]:
-    """``'a, b,,a'`` -> ``['a', 'b']``: the listed topics, blanks and repeats dropped."""
+    """Split ``'a, b,,a'`` into ``['a', 'b']``: the listed topics, blanks and repeats dropped."""
     topics: List[str] = []
     for topic in (t.strip() for t in value.split(',')):
         if topic and topic not in topics:
@@ -202,6 +202,7 @@ class DepthNode(PerceptionNode):
         result, header, transform = done
         publisher.publish(keypoints3d_to_msg(result.keypoints, names, header, transform))
         self.published += 1
+
 
 main = main_for(DepthNode, 'depth_node')
 

@@ -31,7 +31,7 @@ TORSO_NAMES = ('left_shoulder', 'right_shoulder', 'right_hip', 'left_hip')
 
 
 def torso_indices(names: Sequence[str]) -> Optional[Tuple[int, ...]]:
-    """Indices of the shoulders and hips among keypoint ``names``; None when a skeleton has none."""
+    """Find the shoulders and hips among keypoint ``names`` (TORSO's order); None without."""
     index = {name: k for k, name in enumerate(names)}
     if not all(name in index for name in TORSO_NAMES):
         return None
