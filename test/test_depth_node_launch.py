@@ -167,6 +167,22 @@ class TestDepthNode(unittest.TestCase):
                         'nothing for stamp %d' % sec)
         return next(m for m in received if m.header.stamp.sec == sec)
 
+    def shoulder_widths(self, msg, names):
+        """Check the instances' names and finite points; count the shoulder widths in range."""
+        left, right = names.index('left_shoulder'), names.index('right_shoulder')
+        shoulders = 0
+        for det in msg.detections:
+            self.assertEqual([r.hypothesis.class_id for r in det.results], list(names))
+            points = np.array([[r.pose.pose.position.x, r.pose.pose.position.y,
+                                r.pose.pose.position.z, r.hypothesis.score]
+                               for r in det.results])
+            self.assertTrue(np.isfinite(points).all())
+            if points[left, 3] > 0 and points[right, 3] > 0:
+                distance = np.linalg.norm(points[left, :3] - points[right, :3])
+                self.assertTrue(0.25 <= distance <= 0.55, distance)
+                shoulders += 1
+        return shoulders
+
     def test_1_pipeline_places_the_five_people(self):
         msg = self.wait_for(self.objects, 100, lambda: self.publish_frame(100))
         self.assertEqual(msg.header.stamp.nanosec, 0)         # the colour image's stamp ...
@@ -219,18 +235,7 @@ class TestDepthNode(unittest.TestCase):
         self.assertEqual(msg.header.frame_id, 'kinect_rgb')
         self.assertEqual(sorted(d.id for d in msg.detections),
                          sorted(str(i) for i in range(11, 11 + len(people))))
-        shoulders = 0
-        for det in msg.detections:
-            self.assertEqual(len(det.results), 17)
-            points = np.array([[r.pose.pose.position.x, r.pose.pose.position.y,
-                                r.pose.pose.position.z, r.hypothesis.score]
-                               for r in det.results])
-            self.assertTrue(np.isfinite(points).all())
-            if points[5, 3] > 0 and points[6, 3] > 0:
-                distance = np.linalg.norm(points[5, :3] - points[6, :3])
-                self.assertTrue(0.25 <= distance <= 0.55, distance)
-                shoulders += 1
-        self.assertGreaterEqual(shoulders, 4)
+        self.assertGreaterEqual(self.shoulder_widths(msg, COCO_KEYPOINT_NAMES), 4)
 
     def test_4_target_frame_through_tf(self, proc_output):
         people = YoloV5Detector.from_model(str(DETECTOR_MODEL)).detect(self.color)
@@ -294,19 +299,7 @@ class TestDepthNode(unittest.TestCase):
         self.assertEqual(msg.header.stamp.nanosec, 0)         # the colour image's stamp ...
         self.assertEqual(msg.header.frame_id, 'kinect_rgb')   # ... and frame, not the depth's
         self.assertEqual([d.id for d in msg.detections], [str(k) for k in range(len(bodies))])
-        shoulders = 0
-        for det in msg.detections:
-            self.assertEqual([r.hypothesis.class_id for r in det.results],
-                             list(POSE_KEYPOINT_NAMES))
-            points = np.array([[r.pose.pose.position.x, r.pose.pose.position.y,
-                                r.pose.pose.position.z, r.hypothesis.score]
-                               for r in det.results])
-            self.assertTrue(np.isfinite(points).all())
-            if points[11, 3] > 0 and points[12, 3] > 0:
-                distance = np.linalg.norm(points[11, :3] - points[12, :3])
-                self.assertTrue(0.25 <= distance <= 0.55, distance)
-                shoulders += 1
-        self.assertGreaterEqual(shoulders, 2)
+        self.assertGreaterEqual(self.shoulder_widths(msg, POSE_KEYPOINT_NAMES), 2)
         msg = self.wait_for(self.mp_out['mediapipe/hands'], 170, publish)
         self.assertEqual(msg.header.frame_id, 'kinect_rgb')
         (hand,) = msg.detections
