@@ -15,6 +15,7 @@ import time
 from typing import Callable, List, Optional, Sequence
 
 import rclpy
+from rclpy.exceptions import InvalidHandle
 from rclpy.executors import (Executor, ExternalShutdownException, MultiThreadedExecutor,
                              SingleThreadedExecutor)
 from rclpy.node import Node
@@ -45,7 +46,12 @@ def spin_until_shutdown(nodes: Sequence[Node], executor: Optional[Executor] = No
         executor.add_node(node)
     try:
         while not stop.is_set() and rclpy.ok() and not done():
-            executor.spin_once(timeout_sec=0.1)
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except InvalidHandle:
+                # an entity destroyed between the executor's wait and its take (the visualizer
+                # drops its image subscription when nobody watches): that wake-up had no work
+                continue
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
