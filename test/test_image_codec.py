@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jetauto_perception.errors import ImageFormatError
-from jetauto_perception.sources.image_codec import bgr8_pixels, decode_image
+from jetauto_perception.sources.image_codec import bgr8_pixels, decode_image, decode_mono8
 
 
 @pytest.fixture
@@ -125,3 +125,14 @@ def test_malformed_messages(bgr, kwargs, match):
 def test_bgr8_pixels_rejects_non_bgr():
     with pytest.raises(ImageFormatError):
         bgr8_pixels(np.zeros((4, 4), np.uint8))
+
+
+def test_mono8_decodes_without_conversion_and_refuses_other_encodings():
+    mask = np.arange(6 * 8, dtype=np.uint8).reshape(6, 8)
+    padded = np.zeros((6, 10), np.uint8)
+    padded[:, :8] = mask
+    np.testing.assert_array_equal(decode_mono8(padded.tobytes(), 6, 8, 'mono8', 10), mask)
+    with pytest.raises(ImageFormatError, match='mono8'):
+        decode_mono8(np.zeros(6 * 24, np.uint8).tobytes(), 6, 8, 'bgr8', 24)
+    with pytest.raises(ImageFormatError, match='step x height'):
+        decode_mono8(mask.tobytes()[:-1], 6, 8, 'mono8', 8)

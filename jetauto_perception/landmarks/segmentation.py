@@ -7,8 +7,8 @@ confidence (0-1) that each pixel is a person, at the image's size.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -36,12 +36,19 @@ class SegmentationResult:
     height: int
     mode: str
     timestamp_ms: Optional[int] = None
+    _masks_u8: Dict[float, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def mask_u8(self, threshold: float = 0.0) -> np.ndarray:
-        """``(H, W)`` uint8: the confidence as 0-255, or 0 / 255 at ``threshold`` when > 0."""
-        if threshold > 0.0:
-            return cv2.compare(self.mask, float(threshold), cv2.CMP_GE)
-        return cv2.convertScaleAbs(self.mask, alpha=255.0)  # rounded, saturated
+        """
+        ``(H, W)`` uint8: the confidence as 0-255, or 0 / 255 at ``threshold`` when > 0.
+
+        Computed once per threshold (the message and the annotated image share it).
+        """
+        if threshold not in self._masks_u8:
+            self._masks_u8[threshold] = (
+                cv2.compare(self.mask, float(threshold), cv2.CMP_GE) if threshold > 0.0
+                else cv2.convertScaleAbs(self.mask, alpha=255.0))  # rounded, saturated
+        return self._masks_u8[threshold]
 
     @property
     def person_fraction(self) -> float:

@@ -39,7 +39,7 @@ from .runtime import init, spin_until_shutdown
 from ..engines.base import engine_config, engine_options, EngineConfig
 from ..errors import ImageFormatError, PerceptionError
 from ..health import assess, OK, ThroughputWindow
-from ..timing import StageStats, StageTimes
+from ..timing import StageTimes
 
 #: Transient-local, depth 1: a subscriber that joins late still gets the last LabelInfo.
 LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
@@ -186,14 +186,10 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
         self._configured_entities: List[Any] = []
         #: in-process listeners of the results: ``listener(frame, message)`` after each publish
         self.result_listeners: List[Callable[[Any, Any], None]] = []
-        self.received = 0
-        self.dropped = 0
-        self.bad = 0
-        self.processed = 0
         self.timings = StageTimes()
-        self._stats = StageStats()
-        self._stats_since = time.monotonic()
+        #: counts and stage times per diagnostics period, and per statistics log line
         self.health = ThroughputWindow()
+        self._log_window = ThroughputWindow()
         self._next_start = 0.0
         self.stats_period = self.declare(
             'stats_period', 10.0, 'Seconds between the statistics log lines (0 = never)',
@@ -310,7 +306,8 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
         self._worker = threading.Thread(target=self._work, name=self.get_name() + '_worker',
                                         daemon=True)
         self._worker.start()
-        self.health.take()  # a fresh window: no "no input" for the inactive time
+        for window in (self.health, self._log_window):
+            window.take()  # a fresh window: no "no input" for the inactive time
         self.state = 'active'
         self.get_logger().info('active: %s -> %s' % (self.image_topic,
                                                      self.publisher.topic_name))
@@ -408,11 +405,9 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
             return
         with self._lock:
             if self._pending is not None:
-                self.dropped += 1  # the worker never got to it: a newer frame replaces it
-                self.health.count('stale')
+                self._count('stale')  # the worker never got to it: a newer frame replaces it
             self._pending = msg
-            self.received += 1
-        self.health.count('received')
+        self._count('received')
         self._wake.set()
 
     def _take_pending(self) -> Optional[ImageLike]:
@@ -443,9 +438,12 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
             time.sleep(min(0.05, max(deadline - time.monotonic(), 0.0)))
         return not self._running
 
+    def _count(self, what: str) -> None:
+        for window in (self.health, self._log_window):
+            window.count(what)
+
     def _bad_frame(self, text: str) -> None:
-        self.bad += 1
-        self.health.count('malformed')
+        self._count('malformed')
         self.get_logger().error(text, throttle_duration_sec=ERROR_THROTTLE_S)
 
     def process_message(self, msg: ImageLike) -> None:
@@ -472,9 +470,8 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
             self._bad_frame('frame skipped, %s: %s' % (type(exc).__name__, exc))
             return
         latency_ms = (self.get_clock().now().nanoseconds - stamp_ns(msg.header)) / 1e6
-        self.processed += 1
-        self._stats.add(self.timings)
-        self.health.processed(self.timings, latency_ms)
+        for window in (self.health, self._log_window):
+            window.processed(self.timings, latency_ms)
         try:  # the in-process hand-off and the drawing must not end the worker either
             for listener in self.result_listeners:
                 listener(msg, out)
@@ -496,20 +493,18 @@ class ImageInferenceNode(LifecycleNode, EngineParameters):
         return level, message, values
 
     def _log_stats(self) -> None:
-        now = time.monotonic()
-        elapsed, self._stats_since = now - self._stats_since, now
+        stats = self._log_window.take()
         if self.state != 'active':
             return
-        if self.received == 0:
+        if stats.received == 0:
             self.get_logger().info('waiting for images on %s' % self.image_topic,
                                    throttle_duration_sec=60.0)
             return
-        means = ', '.join('%s %.1f ms' % kv for kv in self._stats.means().items())
+        means = ', '.join('%s %.1f ms' % kv for kv in stats.stage_ms.items())
         self.get_logger().info(
-            '%.1f fps processed (%d frames, %d stale dropped, %d bad); %s'
-            % (self._stats.count / max(elapsed, 1e-6), self.processed, self.dropped, self.bad,
+            '%.1f fps processed (%d frames, %d stale dropped, %d bad in %.0f s); %s'
+            % (stats.processed_hz, stats.processed, stats.stale, stats.malformed, stats.seconds,
                means or 'no timings'))
-        self._stats = StageStats()
 
     def destroy_node(self) -> None:
         self.stop_work()

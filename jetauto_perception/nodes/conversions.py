@@ -11,7 +11,7 @@ from vision_msgs.msg import (Detection2D, Detection2DArray, LabelInfo, ObjectHyp
                              VisionClass)
 
 from ..detection.detections import Detections
-from ..sources.image_codec import bgr8_pixels, decode_image
+from ..sources.image_codec import bgr8_pixels, decode_image, decode_mono8
 
 #: Prefix of the LabelInfo entries that carry skeleton edges (``edge:<a>,<b>``).
 EDGE_PREFIX = 'edge:'
@@ -26,6 +26,11 @@ def image_to_bgr(msg: Image) -> np.ndarray:
     """sensor_msgs/Image -> (H, W, 3) uint8 BGR; raises ImageFormatError on a bad message."""
     return decode_image(msg.data, msg.height, msg.width, msg.encoding, msg.step,
                         bool(msg.is_bigendian))
+
+
+def image_to_mono8(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image mono8 -> (H, W) uint8; raises ImageFormatError on another encoding."""
+    return decode_mono8(msg.data, msg.height, msg.width, msg.encoding, msg.step)
 
 
 def image_data(buffer: np.ndarray) -> array.array:

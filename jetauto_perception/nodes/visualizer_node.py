@@ -36,8 +36,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 from . import base
 from .base import (LATCHED_QOS, lower_priority, main_for, parse_name_list, PerceptionNode,
                    process_threads)
-from .conversions import (bgr_to_image, image_to_bgr, msg_to_detections, parse_label_info,
-                          stamp_ns)
+from .conversions import (bgr_to_image, image_to_bgr, image_to_mono8, msg_to_detections,
+                          parse_label_info, stamp_ns)
 from .markers_3d import Markers3DPublisher
 from .stamp_cache import ResultSynchronizer, SyncedFrame
 from ..detection.detections import Detections
@@ -267,7 +267,7 @@ class VisualizerNode(PerceptionNode):
             if kind != MASKS:
                 continue
             try:
-                masks[topic] = image_to_bgr(msg)[:, :, 0]
+                masks[topic] = image_to_mono8(msg)
             except ImageFormatError as exc:
                 self.bad += 1
                 self.get_logger().error('cannot draw the mask on %s: %s' % (topic, exc),

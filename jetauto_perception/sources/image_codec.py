@@ -42,20 +42,14 @@ _ENCODINGS: Dict[str, Tuple[int, int, type, object]] = {
 SUPPORTED_ENCODINGS = tuple(sorted(_ENCODINGS))
 
 
-def decode_image(data: Buffer, height: int, width: int, encoding: str, step: int,
-                 is_bigendian: bool = False) -> np.ndarray:
-    """
-    Return the image as a contiguous ``(height, width, 3)`` uint8 BGR array.
-
-    Zero-copy where the encoding is already bgr8 and rows are packed (the result then shares the
-    message's memory: don't modify it in place).
-    """
+def _pixel_rows(data: Buffer, height: int, width: int, encoding: str, step: int) -> np.ndarray:
+    """Check a message's layout; return its ``(height, width x bytes per pixel)`` uint8 rows."""
     if encoding not in _ENCODINGS:
         raise ImageFormatError("unsupported image encoding '%s' (supported: %s)"
                                % (encoding, ', '.join(SUPPORTED_ENCODINGS)))
     if height <= 0 or width <= 0:
         raise ImageFormatError('empty image (%dx%d)' % (width, height))
-    bpp, channels, dtype, conversion = _ENCODINGS[encoding]
+    bpp = _ENCODINGS[encoding][0]
     if step < width * bpp:
         raise ImageFormatError('step %d is smaller than width %d x %d bytes per pixel (%s)'
                                % (step, width, bpp, encoding))
@@ -64,7 +58,30 @@ def decode_image(data: Buffer, height: int, width: int, encoding: str, step: int
     if raw.size != step * height:
         raise ImageFormatError('data has %d bytes but step x height = %d x %d = %d'
                                % (raw.size, step, height, step * height))
-    rows = raw.reshape(height, step)[:, :width * bpp]
+    return raw.reshape(height, step)[:, :width * bpp]
+
+
+def decode_mono8(data: Buffer, height: int, width: int, encoding: str, step: int) -> np.ndarray:
+    """
+    Return a one-channel 8-bit image (a mask) as ``(height, width)`` uint8, without conversion.
+
+    A view of the message's memory (don't modify it in place).
+    """
+    if encoding not in ('mono8', '8UC1'):
+        raise ImageFormatError("expected a mono8 image, got encoding '%s'" % encoding)
+    return _pixel_rows(data, height, width, encoding, step)
+
+
+def decode_image(data: Buffer, height: int, width: int, encoding: str, step: int,
+                 is_bigendian: bool = False) -> np.ndarray:
+    """
+    Return the image as a contiguous ``(height, width, 3)`` uint8 BGR array.
+
+    Zero-copy where the encoding is already bgr8 and rows are packed (the result then shares the
+    message's memory: don't modify it in place).
+    """
+    rows = _pixel_rows(data, height, width, encoding, step)
+    _, channels, dtype, conversion = _ENCODINGS[encoding]
     if dtype is np.uint16:
         pixels = rows.copy().view('>u2' if is_bigendian else '<u2').reshape(height, width)
         gray = (pixels >> 8).astype(np.uint8)
