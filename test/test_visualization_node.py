@@ -160,6 +160,34 @@ class TestVisualizerNode(unittest.TestCase):
         label = next(m for a in received for m in a.markers if m.ns == 'detections_3d/labels')
         self.assertEqual(label.text, 'bottle #7 0.65 m')
 
+    def test_unwatched_it_subscribes_to_no_per_frame_topic(self):
+        """With no subscriber on its outputs, nothing per frame reaches it; a watcher restores."""
+        def visualizer_subscribes(topic):
+            return any(i.node_name == 'visualizer_node'
+                       for i in self.node.get_subscriptions_info_by_topic(topic))
+
+        def wait_until(condition):
+            deadline = time.monotonic() + 30.0
+            while not condition() and time.monotonic() < deadline:
+                rclpy.spin_once(self.node, timeout_sec=0.1)
+            return condition()
+
+        per_frame = ('/camera/image_raw', '/camera/camera_info', '/detections', '/keypoints',
+                     '/mediapipe/selfie_mask', '/detections_3d')
+        watchers = [s for s in list(self.node.subscriptions)
+                    if s.topic_name.startswith('/visualizer_node/')]
+        self.assertTrue(watchers)
+        for subscription in watchers:
+            self.node.destroy_subscription(subscription)
+        self.assertTrue(wait_until(lambda: not any(map(visualizer_subscribes, per_frame))),
+                        [t for t in per_frame if visualizer_subscribes(t)])
+        # the latched label_info stays: names and edges are there when somebody watches again
+        self.assertTrue(visualizer_subscribes('/keypoints/label_info'))
+        self.node.create_subscription(Image, '/visualizer_node/image', self.annotated.append,
+                                      10)
+        self.assertTrue(wait_until(lambda: all(map(visualizer_subscribes, per_frame[:5]))))
+        self.assertFalse(visualizer_subscribes('/detections_3d'))  # ~/markers_3d: nobody
+
 
 @launch_testing.post_shutdown_test()
 class TestShutdown(unittest.TestCase):

@@ -4,7 +4,8 @@ The visualizer's 3D part: ``detections_3d`` + ``keypoints_3d`` -> ``~/markers_3d
 Each message is drawn in its own frame and stamp (the depth node's output) as soon as it
 arrives; markers live ``lifetime`` seconds, so a box or skeleton that is not repeated vanishes.
 Without a depth node the two topics stay silent and so does ``~/markers_3d``; nothing is
-converted while it has no subscriber.
+received while it has no subscriber (:meth:`Markers3DPublisher.follow`, called by the
+visualizer's poll).
 """
 from __future__ import annotations
 
@@ -30,8 +31,22 @@ class Markers3DPublisher:
         self.lifetime = Duration(sec=int(lifetime), nanosec=int((lifetime % 1) * 1e9))
         self.keypoint_threshold = keypoint_threshold
         self.publisher = node.create_publisher(MarkerArray, '~/markers_3d', 1)
-        node.create_subscription(Detection3DArray, 'detections_3d', self.on_objects, 10)
-        node.create_subscription(Detection3DArray, 'keypoints_3d', self.on_people, 10)
+        self.subscriptions: List[Any] = []
+        self.follow()
+
+    def follow(self) -> None:
+        """Subscribe to the 3D results only while ``~/markers_3d`` has a subscriber."""
+        wanted = self.publisher.get_subscription_count() > 0
+        if wanted and not self.subscriptions:
+            self.subscriptions = [
+                self.node.create_subscription(Detection3DArray, 'detections_3d',
+                                              self.on_objects, 10),
+                self.node.create_subscription(Detection3DArray, 'keypoints_3d',
+                                              self.on_people, 10)]
+        elif not wanted and self.subscriptions:
+            subscriptions, self.subscriptions = self.subscriptions, []
+            for subscription in subscriptions:
+                self.node.destroy_subscription(subscription)
 
     def _publish(self, header: Any, data: List[Any]) -> None:
         markers = MarkerArray()

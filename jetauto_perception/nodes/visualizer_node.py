@@ -15,8 +15,11 @@ plane ``marker_depth`` metres in front of the camera (optical frame: x right, y 
 through the CameraInfo intrinsics or a ``default_hfov`` pinhole (namespaces: ``image_plane``,
 ``detections``, ``detections/labels``, ``<topic>/skeleton``, ``<topic>/points``).
 
-While neither output has a subscriber the node does not subscribe to the images and the result
-callbacks return at once: nothing is received, cached, decoded or drawn.
+While neither output has a subscriber the node subscribes to none of the per-frame topics
+(images, camera_info, results, masks; only the latched label_info) and checks for a watcher twice
+a second: nothing is received, cached, decoded or drawn. In the perception container, receiving
+and decoding the results for nobody (and a 20 Hz poll) took about a quarter of a core on the
+executor's threads, which every node shares; unwatched, under 3 % now (benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -54,6 +57,8 @@ DETECTIONS, KEYPOINTS, MASKS = 'detections', 'keypoints', 'masks'
 #: Parameters that change the drawing at run time (the others need a restart).
 LIVE_PARAMETERS = ('keypoint_threshold', 'marker_depth', 'default_hfov', 'line_width',
                    'text_height')
+#: Seconds between the checks for a watcher (and the sync timeouts) while watched / unwatched.
+WATCHED_POLL_S, UNWATCHED_POLL_S = 0.05, 0.5
 IMAGE_QOS = QoSProfile(depth=5, history=qos_profile_sensor_data.history,
                        durability=qos_profile_sensor_data.durability,
                        reliability=qos_profile_sensor_data.reliability)
@@ -131,16 +136,17 @@ class VisualizerNode(PerceptionNode):
         self.image_publisher = self.create_publisher(Image, '~/image', 1)
         self.marker_publisher = self.create_publisher(MarkerArray, '~/markers', 1)
         self.bad = 0
-        self.image_subscription: Optional[Any] = None  # only while wanted (see _poll)
-        self.create_subscription(CameraInfo, 'camera/camera_info', self._on_camera_info, 1)
-        for topic in detection_topics:
-            self._subscribe(topic, DETECTIONS)
-        for topic in keypoint_topics:
-            self._subscribe(topic, KEYPOINTS)
-        for topic in mask_topics:
-            self.create_subscription(Image, topic,
-                                     lambda msg, t=topic: self._on_result(t, MASKS, msg), 10)
-        self.create_timer(0.05, self._poll)
+        self.result_topics = ([(t, DETECTIONS) for t in detection_topics]
+                              + [(t, KEYPOINTS) for t in keypoint_topics]
+                              + [(t, MASKS) for t in mask_topics])
+        for topic, kind in self.result_topics:
+            if kind != MASKS:
+                self.create_subscription(LabelInfo, topic + '/label_info',
+                                         lambda msg, t=topic: self._on_label_info(t, msg),
+                                         LATCHED_QOS)
+        #: the per-frame subscriptions, only while somebody watches (see :meth:`_follow`)
+        self.frame_subscriptions: List[Any] = []
+        self.poll_timer = self.create_timer(UNWATCHED_POLL_S, self._poll)
         self.markers_3d = Markers3DPublisher(self, marker_msg,
                                              keypoint_threshold=self.keypoint_threshold)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -190,12 +196,6 @@ class VisualizerNode(PerceptionNode):
                 setattr(self, param.name, param.value)
         return SetParametersResult(successful=True)
 
-    def _subscribe(self, topic: str, kind: str) -> None:
-        self.create_subscription(Detection2DArray, topic,
-                                 lambda msg: self._on_result(topic, kind, msg), 10)
-        self.create_subscription(LabelInfo, topic + '/label_info',
-                                 lambda msg: self._on_label_info(topic, msg), LATCHED_QOS)
-
     # -- callbacks -------------------------------------------------------------------------------
     def wanted(self) -> bool:
         """Whether anybody listens; the cache is dropped when the last subscriber leaves."""
@@ -207,7 +207,7 @@ class VisualizerNode(PerceptionNode):
         return wanted
 
     def _on_image(self, msg: Image) -> None:
-        if self.wanted():
+        if self.frame_subscriptions:  # (not a message taken just before unsubscribing)
             self._render(self.sync.add_image(stamp_ns(msg.header), msg, time.monotonic()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -218,24 +218,34 @@ class VisualizerNode(PerceptionNode):
         self.label_info[topic] = (names, edges)
 
     def _on_result(self, topic: str, kind: str, msg: Any) -> None:
-        if self.wanted():
+        if self.frame_subscriptions:
             self._render(self.sync.add_result(topic, stamp_ns(msg.header), (kind, msg),
                                               time.monotonic()))
 
     def _poll(self) -> None:
         wanted = self.wanted()
-        self._follow_images(wanted)
+        self._follow(wanted)
+        self.markers_3d.follow()
         if wanted:
             self._render(self.sync.poll(time.monotonic()))
 
-    def _follow_images(self, wanted: bool) -> None:
-        """Subscribe to the images only while somebody watches (each frame costs a receive)."""
-        if wanted and self.image_subscription is None:
-            self.image_subscription = self.create_subscription(
-                Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
-        elif not wanted and self.image_subscription is not None:
-            self.destroy_subscription(self.image_subscription)
-            self.image_subscription = None
+    def _follow(self, wanted: bool) -> None:
+        """Subscribe to the per-frame topics only while somebody watches (each costs a receive)."""
+        if wanted and not self.frame_subscriptions:
+            self.frame_subscriptions = [
+                self.create_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS),
+                self.create_subscription(CameraInfo, 'camera/camera_info',
+                                         self._on_camera_info, 1)]
+            for topic, kind in self.result_topics:
+                self.frame_subscriptions.append(self.create_subscription(
+                    Image if kind == MASKS else Detection2DArray, topic,
+                    lambda msg, t=topic, k=kind: self._on_result(t, k, msg), 10))
+            self.poll_timer.timer_period_ns = int(WATCHED_POLL_S * 1e9)
+        elif not wanted and self.frame_subscriptions:
+            subscriptions, self.frame_subscriptions = self.frame_subscriptions, []
+            for subscription in subscriptions:
+                self.destroy_subscription(subscription)
+            self.poll_timer.timer_period_ns = int(UNWATCHED_POLL_S * 1e9)
 
     # -- output ----------------------------------------------------------------------------------
     def results_of(self, frame: SyncedFrame) -> Any:

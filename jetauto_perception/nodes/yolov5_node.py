@@ -103,15 +103,17 @@ class YoloV5Node(ImageInferenceNode):
     def infer(self, image: np.ndarray, header: Header) -> Detections:
         detections = self.detector.detect(image)
         if self.tracker is not None:
-            features = (color_histograms(image, detections.boxes)
-                        if self.tracker.config.appearance_weight > 0 else None)
-            stamp = stamp_ns(header) * 1e-9
-            detections.track_ids = self.tracker.update(detections.boxes, detections.scores,
-                                                       detections.class_ids, stamp, features)
+            with self.timings.stage('track'):
+                features = (color_histograms(image, detections.boxes)
+                            if self.tracker.config.appearance_weight > 0 else None)
+                stamp = stamp_ns(header) * 1e-9
+                detections.track_ids = self.tracker.update(
+                    detections.boxes, detections.scores, detections.class_ids, stamp, features)
         return detections
 
     def to_message(self, result: Detections, header: Header) -> Detection2DArray:
-        return detections_to_msg(result, header)
+        with self.timings.stage('msg'):
+            return detections_to_msg(result, header)
 
     def label_info(self, header: Header) -> LabelInfo:
         return label_info_msg(header, self.detector.class_names,
