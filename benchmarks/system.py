@@ -424,8 +424,13 @@ def report(results: List[Dict], args: argparse.Namespace) -> str:
         lines.append('| %s | %s | %s | %s | %d |' % (
             label(result), result['launch_exit'], ', '.join(clean) or '-',
             ', '.join(died) or '-', result['tracebacks']))
-    lines += ['', 'Ratios (issue 13 "Done when"):', '']
+    lines += ['', 'Ratios (issue 13 "Done when"), against the fastest standalone times of the '
+              'run:', '']
     lines += ratios(results, args)
+    lines += ['', 'The same against the faster of the standalone times right before and right '
+              "after each configuration (the machine's speed in those minutes: sustained load "
+              'on every core can slow this machine down for a while):', '']
+    lines += ratios(results, args, 'alone_around')
     return '\n'.join(lines) + '\n'
 
 
@@ -488,10 +493,16 @@ def goal_figures(results: List[Dict]) -> Dict[Tuple[str, str], float]:
     return figures
 
 
-def ratios(results: List[Dict], args: argparse.Namespace) -> List[str]:
-    """One line per goal: its figure in each round, their median, met or not."""
+def ratios(results: List[Dict], args: argparse.Namespace, key: str = 'alone') -> List[str]:
+    """
+    One line per goal: its figure in each round, their median, met or not.
+
+    ``key`` names the standalone times the ratios divide by: ``alone`` (the fastest of the
+    whole run) or ``alone_around`` (the faster of those right before and after each run).
+    """
     rounds = sorted({r['round'] for r in results})
-    per_round = [goal_figures([r for r in results if r['round'] == k]) for k in rounds]
+    per_round = [goal_figures([dict(r, alone=r[key]) for r in results if r['round'] == k])
+                 for k in rounds]
     out = ['| configuration | figure | goal | %s | median | met |' % ' | '.join(
         'round %d' % (k + 1) for k in rounds),
         '|---|---|---|%s---:|---|' % ('---:|' * len(rounds))]
@@ -583,6 +594,9 @@ def main() -> None:
                for node in RESULTS.values()}
     for result in results:
         result['alone'] = fastest
+        result['alone_around'] = {
+            node: min(result['alone_before'][node], result['alone_after'][node])
+            for node in fastest}
     text = report(results, args)
     print(text)
     if args.output:
