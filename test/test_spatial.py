@@ -112,3 +112,33 @@ def test_depth_encodings_and_sizes():
     with pytest.raises(DepthFormatError, match='uncalibrated'):
         Intrinsics.from_k([0] * 9, 640, 480)
     assert depth_to_meters(np.array([[1000]], np.uint16), '16UC1')[0, 0] == 1.0
+
+
+def test_keypoint_depths_match_a_window_by_window_median():
+    """The gathered windows give each keypoint the median of its own window, border included."""
+    from jetauto_perception.spatial.localize import keypoint_depths, LocalizerConfig
+    config = LocalizerConfig()
+    rng = np.random.default_rng(3)
+    depth = rng.uniform(1.0, 1.6, (60, 80)).astype(np.float32)
+    depth[rng.random(depth.shape) < 0.2] = np.nan
+    depth[10:20, 10:20] = 3.0  # background: outside the person's band
+    keypoints = np.column_stack([rng.uniform(-5, 85, 300), rng.uniform(-5, 65, 300),
+                                 rng.uniform(0.0, 1.0, 300)])
+    keypoints[:4, :2] = [[0, 0], [79.9, 59.9], [0.5, 59.2], [15, 15]]  # corners, background
+    keypoints[:4, 2] = 0.9
+    w, person = config.keypoint_window, 1.3
+    expected = np.full(len(keypoints), np.nan)
+    for k, (x, y, score) in enumerate(keypoints):  # pixel by pixel, as the docstring says
+        if score < config.keypoint_threshold or not (0 <= x < 80 and 0 <= y < 60):
+            continue
+        near = [depth[r, c] for r in range(int(y) - w, int(y) + w + 1)
+                for c in range(int(x) - w, int(x) + w + 1)
+                if 0 <= r < 60 and 0 <= c < 80 and abs(depth[r, c] - person)
+                <= config.keypoint_band]  # (NaN compares False)
+        if near:
+            expected[k] = np.median(np.array(near, np.float32))
+    got = keypoint_depths(depth, keypoints, person, config)
+    assert np.isfinite(expected).sum() > 100 and np.isnan(expected[3])
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    assert np.isnan(keypoint_depths(depth, keypoints[:0], person, config)).all()
