@@ -99,9 +99,23 @@ __global__ void letterbox_u8c3_to_f32chw(
     }
 }
 
-// YOLOv5 candidates: one warp per prediction row (cx, cy, w, h, objectness, C class scores).
 // A candidate is written as 8 x 32-bit words: x1, y1, x2, y2, score (float), class, row (int),
 // unused. count[0] counts candidates, also those beyond capacity (the host then falls back).
+__device__ __forceinline__ void write_candidate(
+    float* __restrict__ records, int* __restrict__ count, int capacity, float cx, float cy,
+    float half_w, float half_h, float score, int class_id, int row)
+{
+    const int slot = atomicAdd(count, 1);
+    if (slot < capacity) {
+        float* r = records + (size_t)slot * 8;
+        r[0] = cx - half_w; r[1] = cy - half_h;
+        r[2] = cx + half_w; r[3] = cy + half_h;
+        r[4] = score;
+        ((int*)r)[5] = class_id; ((int*)r)[6] = row; ((int*)r)[7] = 0;
+    }
+}
+
+// YOLOv5 candidates: one warp per prediction row (cx, cy, w, h, objectness, C class scores).
 __global__ void yolo_candidates_f32(
     const float* __restrict__ pred, int num_rows, int row_len, float conf_threshold,
     int multi_label, const unsigned char* __restrict__ class_mask,
@@ -119,14 +133,8 @@ __global__ void yolo_candidates_f32(
         for (int c = lane; c < num_classes; c += 32) {
             const float score = p[5 + c] * objectness;
             if (score > conf_threshold && (class_mask == 0 || class_mask[c])) {
-                const int slot = atomicAdd(count, 1);
-                if (slot < capacity) {
-                    float* r = records + (size_t)slot * 8;
-                    r[0] = cx - half_w; r[1] = cy - half_h;
-                    r[2] = cx + half_w; r[3] = cy + half_h;
-                    r[4] = score;
-                    ((int*)r)[5] = c; ((int*)r)[6] = row; ((int*)r)[7] = 0;
-                }
+                write_candidate(records, count, capacity, cx, cy, half_w, half_h, score, c,
+                                row);
             }
         }
         return;
@@ -149,14 +157,7 @@ __global__ void yolo_candidates_f32(
     }
     if (lane == 0 && best > conf_threshold
             && (class_mask == 0 || class_mask[best_class])) {
-        const int slot = atomicAdd(count, 1);
-        if (slot < capacity) {
-            float* r = records + (size_t)slot * 8;
-            r[0] = cx - half_w; r[1] = cy - half_h;
-            r[2] = cx + half_w; r[3] = cy + half_h;
-            r[4] = best;
-            ((int*)r)[5] = best_class; ((int*)r)[6] = row; ((int*)r)[7] = 0;
-        }
+        write_candidate(records, count, capacity, cx, cy, half_w, half_h, best, best_class, row);
     }
 }
 """
